@@ -1,0 +1,168 @@
+//! The crate's one error type.
+//!
+//! Every fallible public function returns [`Result<T>`]. Variants carry the
+//! offending field, id or index and the rule it broke, so an exchange log line
+//! says what was wrong and where without a debugger.
+
+use crate::instrument::{InstrumentId, UnderlyingId};
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong, with the data needed to find the cause.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A number broke a documented rule (range, sign, finiteness).
+    #[error("{what} must be {rule}, got {value}")]
+    InvalidInput {
+        /// Which input, e.g. `"strike"` or `"vol surface expiry"`.
+        what: &'static str,
+        /// The rule it broke, e.g. `"finite and > 0"`.
+        rule: &'static str,
+        /// The value received.
+        value: f64,
+    },
+    /// A number at a position in a sequence broke a rule.
+    #[error("{what}[{index}] must be {rule}, got {value}")]
+    InvalidElement {
+        /// Which sequence.
+        what: &'static str,
+        /// Position of the offending element.
+        index: usize,
+        /// The rule it broke.
+        rule: &'static str,
+        /// The value received.
+        value: f64,
+    },
+    /// Two inputs that must have the same length do not.
+    #[error("{what}: expected length {expected}, got {got}")]
+    LengthMismatch {
+        /// Which input.
+        what: &'static str,
+        /// Required length.
+        expected: usize,
+        /// Length received.
+        got: usize,
+    },
+    /// An input that must not be empty is empty (or too short).
+    #[error("{what} needs at least {min} element(s), got {got}")]
+    TooFew {
+        /// Which input.
+        what: &'static str,
+        /// Minimum length.
+        min: usize,
+        /// Length received.
+        got: usize,
+    },
+    /// An option whose expiry is at or before the valuation time.
+    #[error("instrument {id} expired: expiry is {years} years from the valuation time")]
+    Expired {
+        /// The instrument.
+        id: InstrumentId,
+        /// Time to expiry in years (<= 0).
+        years: f64,
+    },
+    /// An underlying referenced by an instrument has no market data.
+    #[error("no market data for underlying {0}")]
+    MissingUnderlying(UnderlyingId),
+    /// An instrument id is not in the instrument set.
+    #[error("unknown instrument {0}")]
+    UnknownInstrument(InstrumentId),
+    /// An id appears twice where ids must be unique.
+    #[error("duplicate {what} id {id}")]
+    DuplicateId {
+        /// What kind of id (`"instrument"`, `"position"`, `"underlying"`).
+        what: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// An option price outside the no-arbitrage bounds has no implied volatility.
+    #[error("option price {price} is outside the no-arbitrage bounds: {bound} is {limit}")]
+    PriceOutsideBounds {
+        /// The price received.
+        price: f64,
+        /// Which bound: `"lower (intrinsic)"` or `"upper"`.
+        bound: &'static str,
+        /// Value of the bound.
+        limit: f64,
+    },
+    /// A matrix is not a valid correlation matrix.
+    #[error("correlation matrix invalid at ({row}, {col}): {reason}")]
+    InvalidCorrelation {
+        /// Row of the first offending entry.
+        row: usize,
+        /// Column of the first offending entry.
+        col: usize,
+        /// What is wrong: asymmetric, non-unit diagonal, out of [-1, 1], not PSD.
+        reason: &'static str,
+    },
+    /// A computation produced a non-finite number from finite inputs
+    /// (for example, an overflow of an aggregate).
+    #[error("{what} is not finite ({value}); inputs are too large or degenerate")]
+    NonFiniteResult {
+        /// Which quantity.
+        what: &'static str,
+        /// The offending value.
+        value: f64,
+    },
+    /// A volatility surface violates a no-arbitrage condition.
+    #[error(
+        "vol surface arbitrage: {reason} at expiry index {expiry_index}, strike index {strike_index}"
+    )]
+    SurfaceArbitrage {
+        /// Which condition.
+        reason: &'static str,
+        /// Expiry row.
+        expiry_index: usize,
+        /// Strike column.
+        strike_index: usize,
+    },
+    /// An iterative method did not converge.
+    #[error("{what} did not converge after {iterations} iterations")]
+    NoConvergence {
+        /// Which method.
+        what: &'static str,
+        /// Iterations run.
+        iterations: usize,
+    },
+}
+
+/// Checks that `value` is finite; names `what` in the error.
+pub(crate) fn finite(what: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Error::InvalidInput {
+            what,
+            rule: "finite",
+            value,
+        })
+    }
+}
+
+/// Checks that `value` is finite and strictly positive.
+pub(crate) fn positive(what: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(Error::InvalidInput {
+            what,
+            rule: "finite and > 0",
+            value,
+        })
+    }
+}
+
+/// Checks that `value` is finite and not negative.
+pub(crate) fn non_negative(what: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(Error::InvalidInput {
+            what,
+            rule: "finite and >= 0",
+            value,
+        })
+    }
+}
