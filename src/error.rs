@@ -55,13 +55,23 @@ pub enum Error {
         /// Length received.
         got: usize,
     },
-    /// An option whose expiry is at or before the valuation time.
-    #[error("instrument {id} expired: expiry is {years} years from the valuation time")]
+    /// A dated contract whose expiry is at or before the valuation time.
+    #[error(
+        "contract expired: expiry {expiry_millis} ms is not after the valuation time {as_of_millis} ms"
+    )]
     Expired {
+        /// Expiry, milliseconds since the Unix epoch.
+        expiry_millis: i64,
+        /// Valuation time, milliseconds since the Unix epoch.
+        as_of_millis: i64,
+    },
+    /// An error raised while handling one instrument, with its id.
+    #[error("instrument {id}: {source}")]
+    InInstrument {
         /// The instrument.
         id: InstrumentId,
-        /// Time to expiry in years (<= 0).
-        years: f64,
+        /// What went wrong.
+        source: Box<Error>,
     },
     /// An underlying referenced by an instrument has no market data.
     #[error("no market data for underlying {0}")]

@@ -33,6 +33,7 @@ mod pricing;
 mod units;
 
 pub use error::{Error, Result};
+pub use greeks::{Greeks, PortfolioGreeks, UnderlyingGreeks, portfolio_greeks};
 pub use instrument::{
     FutureContract, Instrument, InstrumentId, OptionContract, OptionKind, OptionModel,
     PerpetualContract, Settlement, UnderlyingId,
@@ -42,6 +43,10 @@ pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };
 pub use pricing::price;
+pub use pricing::{
+    BsInputs, InstrumentGreeks, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS, black_scholes,
+    instrument_greeks, option_inputs,
+};
 pub use units::{
     BASIS_POINT, Confidence, DayBasis, MILLIS_PER_DAY, MILLIS_PER_YEAR, Timestamp, VOL_POINT,
     YearFraction,
