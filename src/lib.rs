@@ -21,7 +21,7 @@
 //! # Ok::<(), Error>(())
 //! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod error;
 mod greeks;
@@ -33,7 +33,9 @@ mod pricing;
 mod units;
 
 pub use error::{Error, Result};
-pub use greeks::{Greeks, PortfolioGreeks, UnderlyingGreeks, portfolio_greeks};
+pub use greeks::{
+    Greeks, GreeksBatch, OptionBatch, PortfolioGreeks, UnderlyingGreeks, portfolio_greeks,
+};
 pub use instrument::{
     FutureContract, Instrument, InstrumentId, OptionContract, OptionKind, OptionModel,
     PerpetualContract, Settlement, UnderlyingId,
@@ -44,8 +46,8 @@ pub use portfolio::{
 };
 pub use pricing::price;
 pub use pricing::{
-    BsInputs, InstrumentGreeks, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS, black_scholes,
-    instrument_greeks, option_inputs,
+    BsInputs, InstrumentGreeks, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS,
+    black_scholes, instrument_greeks, option_inputs,
 };
 pub use units::{
     BASIS_POINT, Confidence, DayBasis, MILLIS_PER_DAY, MILLIS_PER_YEAR, Timestamp, VOL_POINT,

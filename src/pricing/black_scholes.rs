@@ -15,6 +15,8 @@ use crate::math::{norm_cdf, norm_pdf};
 pub const MAX_VOLATILITY: f64 = 10.0;
 /// Largest accepted time to expiry (100 years).
 pub const MAX_YEARS: f64 = 100.0;
+/// Largest accepted `|ln(underlying / strike)|` (a ratio within 1e+-100).
+pub const MAX_ABS_LOG_MONEYNESS: f64 = 230.0;
 /// Largest accepted size of a rate or carry yield (100% a year).
 pub const MAX_ABS_RATE: f64 = 1.0;
 
@@ -53,8 +55,9 @@ impl BsInputs {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] unless `underlying`, `strike`, `years` and
-    /// `vol` are finite and positive, `vol <= 10`, `years <= 100`, and the
-    /// rates are finite with `|rate| <= 1`.
+    /// `vol` are finite and positive, `vol <= 10`, `years <= 100`,
+    /// `underlying / strike` is within `1e-100..1e100`, and the rates are
+    /// finite with `|rate| <= 1`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: OptionKind,
@@ -84,6 +87,14 @@ impl BsInputs {
                 what: "time to expiry (years)",
                 rule: "<= 100",
                 value: years,
+            });
+        }
+        let log_moneyness = (underlying.ln() - strike.ln()).abs();
+        if log_moneyness > MAX_ABS_LOG_MONEYNESS {
+            return Err(Error::InvalidInput {
+                what: "underlying / strike",
+                rule: "within [1e-100, 1e100]",
+                value: underlying / strike,
             });
         }
         for (what, value) in [("rate", rate), ("carry yield", carry_yield)] {

@@ -6,7 +6,9 @@
 
 mod black_scholes;
 
-pub use black_scholes::{BsInputs, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS, black_scholes};
+pub use black_scholes::{
+    BsInputs, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS, black_scholes,
+};
 
 use crate::error::{Error, Result};
 use crate::greeks::Greeks;
