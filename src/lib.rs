@@ -40,7 +40,10 @@ pub use instrument::{
     FutureContract, Instrument, InstrumentId, OptionContract, OptionKind, OptionModel,
     PerpetualContract, Settlement, UnderlyingId,
 };
-pub use market::{MarketSnapshot, MarketSnapshotBuilder, RiskFactor, UnderlyingMarket, VolSurface};
+pub use market::{
+    ButterflyViolation, MarketSnapshot, MarketSnapshotBuilder, RiskFactor, StrikeAxis,
+    UnderlyingMarket, VolSurface,
+};
 pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };

@@ -5,7 +5,7 @@ mod risk_factor;
 mod vol;
 
 pub use risk_factor::RiskFactor;
-pub use vol::VolSurface;
+pub use vol::{ButterflyViolation, StrikeAxis, VolSurface};
 
 use crate::error::{Error, Result, finite, positive};
 use crate::instrument::UnderlyingId;
