@@ -26,8 +26,16 @@ pub const VOL_POINT: f64 = 0.01;
 /// assert_eq!(t.millis(), 1_798_185_600_000);
 /// # Ok::<(), portfolio_margin::Error>(())
 /// ```
+///
+/// In JSON a timestamp is an RFC 3339 UTC string, `"2026-12-25T08:00:00Z"`
+/// (a bare date `"2026-12-25"` means midnight UTC), or an integer of
+/// milliseconds since the epoch; it is written as the string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
+#[cfg_attr(
+    feature = "serde",
+    derive(Serialize, Deserialize),
+    serde(try_from = "raw::Timestamp", into = "String")
+)]
 pub struct Timestamp(i64);
 
 impl Timestamp {
@@ -95,6 +103,124 @@ impl Timestamp {
     pub fn plus_years(self, years: YearFraction) -> Timestamp {
         let ms = (years.0 * MILLIS_PER_YEAR).round();
         Timestamp(self.0.saturating_add(ms as i64))
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    /// RFC 3339 in UTC, with milliseconds only when they are not zero.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let days = self.0.div_euclid(MILLIS_PER_DAY);
+        let ms_of_day = self.0.rem_euclid(MILLIS_PER_DAY);
+        let (y, m, d) = civil_from_days(days);
+        let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
+        let (min, rest) = (rest / 60_000, rest % 60_000);
+        let (sec, ms) = (rest / 1000, rest % 1000);
+        write!(f, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}")?;
+        if ms != 0 {
+            write!(f, ".{ms:03}")?;
+        }
+        f.write_str("Z")
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(t: Timestamp) -> String {
+        t.to_string()
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = Error;
+
+    /// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
+    fn from_str(text: &str) -> Result<Self> {
+        let bad = || Error::InvalidInput {
+            what: "timestamp (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.mmm]Z)",
+            rule: "an RFC 3339 UTC time",
+            value: f64::NAN,
+        };
+        let num = |s: &str| -> Result<u32> {
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            s.parse().map_err(|_| bad())
+        };
+        let (date, time) = match text.split_once('T') {
+            Some((d, t)) => (d, Some(t.strip_suffix('Z').ok_or_else(bad)?)),
+            None => (text, None),
+        };
+        let mut parts = date.splitn(3, '-');
+        let (y, m, d) = (
+            parts.next().ok_or_else(bad)?,
+            parts.next().ok_or_else(bad)?,
+            parts.next().ok_or_else(bad)?,
+        );
+        if y.len() != 4 {
+            return Err(bad());
+        }
+        let year = i32::try_from(num(y)?).map_err(|_| bad())?;
+        let (month, day) = (num(m)?, num(d)?);
+        let (mut hour, mut minute, mut second, mut millis) = (0, 0, 0, 0);
+        if let Some(t) = time {
+            let (hms, frac) = match t.split_once('.') {
+                Some((hms, frac)) if frac.len() <= 3 => (hms, Some(frac)),
+                Some(_) => return Err(bad()),
+                None => (t, None),
+            };
+            let mut p = hms.splitn(3, ':');
+            hour = num(p.next().ok_or_else(bad)?)?;
+            minute = num(p.next().ok_or_else(bad)?)?;
+            second = num(p.next().ok_or_else(bad)?)?;
+            if let Some(frac) = frac {
+                millis = num(frac)? * 10u32.pow(3 - frac.len() as u32);
+            }
+        }
+        let base = Timestamp::from_ymd_hms(year, month, day, hour, minute, second)?;
+        Ok(Timestamp(base.0 + i64::from(millis)))
+    }
+}
+
+/// Civil date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
+}
+
+#[cfg(feature = "serde")]
+mod raw {
+    use super::*;
+
+    /// A timestamp as JSON may hold it.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub enum Timestamp {
+        Millis(i64),
+        Text(String),
+    }
+
+    impl TryFrom<Timestamp> for super::Timestamp {
+        type Error = Error;
+        fn try_from(raw: Timestamp) -> Result<Self> {
+            match raw {
+                Timestamp::Millis(ms) => Ok(super::Timestamp(ms)),
+                Timestamp::Text(text) => text.parse(),
+            }
+        }
     }
 }
 
@@ -274,6 +400,32 @@ mod tests {
         );
         assert!(Timestamp::from_ymd_hms(2025, 2, 29, 0, 0, 0).is_err());
         assert!(Timestamp::from_ymd_hms(2024, 2, 29, 0, 0, 0).is_ok());
+    }
+
+    #[test]
+    fn text_round_trips() {
+        for text in [
+            "2026-12-25T08:00:00Z",
+            "1969-07-20T20:17:40Z",
+            "2024-02-29T23:59:59.250Z",
+        ] {
+            let t: Timestamp = text.parse().unwrap();
+            assert_eq!(t.to_string(), text);
+        }
+        assert_eq!(
+            "2026-12-25".parse::<Timestamp>().unwrap().to_string(),
+            "2026-12-25T00:00:00Z"
+        );
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-12-25T08:00:00",
+            "26-12-25",
+            "2026-12-25T8:00:00Z:1",
+            "2026-02-30",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
     }
 
     #[test]

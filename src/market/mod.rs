@@ -218,22 +218,35 @@ mod raw {
         }
     }
 
+    /// One underlying's entry in a snapshot's JSON: the id beside its data.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct UnderlyingEntry {
+        id: UnderlyingId,
+        spot: f64,
+        #[serde(default)]
+        rate: f64,
+        #[serde(default)]
+        carry_yield: f64,
+        vol: VolSurface,
+    }
+
     #[derive(Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct MarketSnapshot {
         as_of: Timestamp,
-        underlyings: Vec<(UnderlyingId, super::UnderlyingMarket)>,
+        underlyings: Vec<UnderlyingEntry>,
     }
 
     impl TryFrom<MarketSnapshot> for super::MarketSnapshot {
         type Error = Error;
         fn try_from(r: MarketSnapshot) -> Result<Self> {
-            r.underlyings
-                .into_iter()
-                .fold(super::MarketSnapshot::builder(r.as_of), |b, (id, m)| {
-                    b.underlying(id, m)
-                })
-                .build()
+            let mut builder = super::MarketSnapshot::builder(r.as_of);
+            for e in r.underlyings {
+                let market = super::UnderlyingMarket::new(e.spot, e.rate, e.carry_yield, e.vol)?;
+                builder = builder.underlying(e.id, market);
+            }
+            builder.build()
         }
     }
 
@@ -241,7 +254,17 @@ mod raw {
         fn from(s: super::MarketSnapshot) -> Self {
             MarketSnapshot {
                 as_of: s.as_of,
-                underlyings: s.underlyings.into_iter().collect(),
+                underlyings: s
+                    .underlyings
+                    .into_iter()
+                    .map(|(id, m)| UnderlyingEntry {
+                        id,
+                        spot: m.spot,
+                        rate: m.rate,
+                        carry_yield: m.carry_yield,
+                        vol: m.vol,
+                    })
+                    .collect(),
             }
         }
     }
