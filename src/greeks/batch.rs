@@ -16,6 +16,7 @@
 //! kernel's).
 
 use crate::error::{Error, Result};
+use crate::greeks::Greeks;
 use crate::instrument::{OptionKind, OptionModel};
 use crate::math::fast;
 use crate::pricing::{BsInputs, black_scholes};
@@ -175,13 +176,13 @@ impl OptionBatch {
     pub fn greeks(&self, out: &mut GreeksBatch) -> Result<()> {
         let n = self.len();
         out.resize(n);
+        // Options the kernel did not mark are finite by construction: a
+        // non-finite Greek makes it mark the option.
         if self.run(out) {
-            self.fix_up(out);
-            check_finite(out)?;
+            self.fix_up(out)
+        } else {
+            Ok(())
         }
-        // Unflagged blocks are finite by construction: a non-finite Greek
-        // makes the kernel mark its option.
-        Ok(())
     }
 
     /// The vector pass; true if any block flagged an output to redo.
@@ -240,21 +241,34 @@ impl OptionBatch {
 
     /// Recomputes, with the scalar kernel, the options the vector pass
     /// marked (NaN value): out-of-the-money prices whose direct formula
-    /// cancels.
-    fn fix_up(&self, out: &mut GreeksBatch) {
+    /// cancels, or any non-finite output.
+    fn fix_up(&self, out: &mut GreeksBatch) -> Result<()> {
         for i in 0..out.value.len() {
-            if out.value[i].is_nan() {
-                if let Some(inputs) = self.get(i) {
-                    let g = black_scholes(&inputs);
-                    out.value[i] = g.value;
-                    out.delta[i] = g.delta;
-                    out.gamma[i] = g.gamma;
-                    out.vega[i] = g.vega;
-                    out.theta[i] = g.theta;
-                    out.rho[i] = g.rho;
-                }
+            if !out.value[i].is_nan() {
+                continue;
             }
+            let g = self
+                .get(i)
+                .map(|inputs| black_scholes(&inputs))
+                .unwrap_or(Greeks {
+                    value: f64::NAN,
+                    ..Greeks::default()
+                });
+            let fields = [g.value, g.delta, g.gamma, g.vega, g.theta, g.rho];
+            if let Some(bad) = fields.iter().find(|x| !x.is_finite()) {
+                return Err(Error::NonFiniteResult {
+                    what: "batch greeks",
+                    value: *bad,
+                });
+            }
+            out.value[i] = g.value;
+            out.delta[i] = g.delta;
+            out.gamma[i] = g.gamma;
+            out.vega[i] = g.vega;
+            out.theta[i] = g.theta;
+            out.rho[i] = g.rho;
         }
+        Ok(())
     }
 
     fn columns(&self, lo: usize, hi: usize) -> Columns<'_> {
@@ -268,20 +282,6 @@ impl OptionBatch {
             carry: &self.carry[lo..hi],
         }
     }
-}
-
-fn check_finite(out: &GreeksBatch) -> Result<()> {
-    for column in [
-        &out.value, &out.delta, &out.gamma, &out.vega, &out.theta, &out.rho,
-    ] {
-        if let Some(bad) = column.iter().find(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteResult {
-                what: "batch greeks",
-                value: *bad,
-            });
-        }
-    }
-    Ok(())
 }
 
 struct Columns<'a> {
@@ -355,24 +355,38 @@ fn block_body(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
         theta[i] = g[4];
         rho[i] = g[5];
     }
-    value.iter().fold(false, |any, v| any | v.is_nan())
+    value.iter().any(|v| v.is_nan())
 }
 
 /// One option: `[value, delta, gamma, vega, theta, rho]`, value NaN when
 /// the scalar kernel must redo it.
 #[inline(always)]
 fn option_kernel(code: f64, s: f64, k: f64, t: f64, vol: f64, r: f64, b: f64) -> [f64; 6] {
+    use crate::math::normal::anorm::ROOT32;
     let phi = if code > 0.0 { 1.0 } else { -1.0 };
     let black76 = code * phi > 1.5;
     let sqrt_t = t.sqrt();
     let sd = (vol * sqrt_t).max(f64::MIN_POSITIVE);
+    let growth = fast::exp(b * t);
     let x = fast::ln(s / k) + b * t;
     let d1 = x / sd + 0.5 * sd;
     let d2 = d1 - sd;
-    let carry_df = fast::exp((b - r) * t);
     let df = fast::exp(-r * t);
-    let e1 = exp_neg_half_square(d1);
-    let e2 = exp_neg_half_square(d2);
+    let carry_df = df * growth;
+    // exp(-d2^2/2) = exp(-d1^2/2) F/K: one exponential serves both
+    // densities. It is taken at the smaller |d|, so the other density is a
+    // product that can only underflow, never overflow.
+    let forward_over_strike = (s / k) * growth;
+    let d1_nearer = d1.abs() <= d2.abs();
+    let e_near = exp_neg_half_square(d1.abs().min(d2.abs()));
+    let e_far = e_near
+        * if d1_nearer {
+            forward_over_strike
+        } else {
+            1.0 / forward_over_strike
+        };
+    let e1 = if d1_nearer { e_near } else { e_far };
+    let e2 = if d1_nearer { e_far } else { e_near };
     let pdf1 = e1 * FRAC_1_SQRT_2PI;
     let cdf1 = norm_cdf_given_exp(phi * d1, e1);
     let cdf2 = norm_cdf_given_exp(phi * d2, e2);
@@ -382,7 +396,6 @@ fn option_kernel(code: f64, s: f64, k: f64, t: f64, vol: f64, r: f64, b: f64) ->
     let c = k_df * cdf2;
     let naive = phi * (a - c);
     let cancels = !(naive > CANCELLATION_RATIO * a.max(c));
-    let value = if cancels { f64::NAN } else { naive };
     let delta = phi * carry_df * cdf1;
     let gamma = carry_df * pdf1 / (s * sd);
     let vega = s_carry * pdf1 * sqrt_t;
@@ -393,6 +406,16 @@ fn option_kernel(code: f64, s: f64, k: f64, t: f64, vol: f64, r: f64, b: f64) ->
         -t * naive
     } else {
         phi * t * k_df * cdf2
+    };
+    // NaN marks the option for the scalar pass: cancellation, a |d| in the
+    // asymptotic region of the normal CDF, or any non-finite output (the
+    // sum is non-finite if any term is).
+    let in_range = d1.abs().max(d2.abs()) <= ROOT32;
+    let all_finite = (naive + delta + gamma + vega + theta + rho).is_finite();
+    let value = if cancels || !in_range || !all_finite {
+        f64::NAN
+    } else {
+        naive
     };
     [value, delta, gamma, vega, theta, rho]
 }
@@ -419,12 +442,14 @@ fn exp_neg_half_square(x: f64) -> f64 {
     e - e * (0.5 * lo)
 }
 
-/// Cody's ANORM without branches: all three rational approximations are
-/// evaluated as numerator/denominator pairs, the right pair is selected and
-/// divided once. `e` is `exp(-x^2/2)`.
+/// Cody's ANORM without branches, for `|x| <= sqrt(32)`: both rational
+/// approximations are evaluated as numerator/denominator pairs, the right
+/// pair is selected and divided once. `e` is `exp(-x^2/2)`. Beyond
+/// `sqrt(32)` (the asymptotic region) the kernel marks the option for the
+/// scalar pass instead.
 #[inline(always)]
 fn norm_cdf_given_exp(x: f64, e: f64) -> f64 {
-    use crate::math::normal::anorm::{A, B, C, D, P, Q, ROOT32, THRSH};
+    use crate::math::normal::anorm::{A, B, C, D, THRSH};
     let y = x.abs();
     // Region 1, |x| <= 0.66291: Phi = 1/2 + x A(x^2)/B(x^2).
     let z = y * y;
@@ -445,37 +470,8 @@ fn norm_cdf_given_exp(x: f64, e: f64) -> f64 {
     }
     let n2 = n2 + C[7];
     let d2 = d2 + D[7];
-    // Region 3, |x| > sqrt(32): Phi(-|x|) = e (1/sqrt(2 pi) - r(w)) / y with
-    // r a rational in 1/w, w = x^2 <= 1600; multiplied through by w^5 so that
-    // no extra division is needed.
-    let w = y.min(40.0) * y.min(40.0);
-    let mut n3 = P[4];
-    let mut d3 = Q[4];
-    for i in (0..4).rev() {
-        n3 = n3 * w + P[i];
-        d3 = d3 * w + Q[i];
-    }
-    let n3 = n3 * w + P[5];
-    let d3 = d3 * w + 1.0;
-    let n3x = FRAC_1_SQRT_2PI * w * d3 - n3;
-    let d3x = w * d3 * y.min(40.0);
     let region1 = y <= THRSH;
-    let region2 = y <= ROOT32;
-    let num = if region1 {
-        n1
-    } else if region2 {
-        n2
-    } else {
-        n3x
-    };
-    let den = if region1 {
-        d1
-    } else if region2 {
-        d2
-    } else {
-        d3x
-    };
-    let q = num / den;
+    let q = if region1 { n1 } else { n2 } / if region1 { d1 } else { d2 };
     let lower = e * q;
     let tail = if x > 0.0 { 1.0 - lower } else { lower };
     if region1 { 0.5 + q } else { tail }
@@ -491,7 +487,7 @@ mod tests {
         let mut worst: f64 = 0.0;
         let n = 100_000;
         for i in 0..=n {
-            let x = -38.0 + 47.0 * f64::from(i) / f64::from(n);
+            let x = -5.656 + 11.312 * f64::from(i) / f64::from(n);
             let got = norm_cdf_given_exp(x, exp_neg_half_square(x));
             let want = norm_cdf(x);
             if want > 1e-300 {
