@@ -59,5 +59,5 @@ pub use units::{
 };
 pub use volatility::{
     BACKCAST_WINDOW, EwmaEstimate, GARCH_MIN_OBSERVATIONS, GarchEstimate, GarchParams,
-    RISKMETRICS_DAILY_LAMBDA, evaluate_garch, ewma_variance, fit_garch,
+    MAX_FITTED_PERSISTENCE, RISKMETRICS_DAILY_LAMBDA, evaluate_garch, ewma_variance, fit_garch,
 };

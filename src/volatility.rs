@@ -50,6 +50,14 @@ fn check_returns(returns: &[f64], min: usize) -> Result<()> {
     }
 }
 
+fn finite_result(what: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Error::NonFiniteResult { what, value })
+    }
+}
+
 /// Squared returns, checked for overflow.
 fn squares(returns: &[f64]) -> Result<Vec<f64>> {
     let r2: Vec<f64> = returns.iter().map(|r| r * r).collect();
@@ -334,8 +342,8 @@ pub fn evaluate_garch(returns: &[f64], params: GarchParams) -> Result<GarchEstim
         start,
         Some(&mut variances),
     );
-    let log_likelihood = crate::measure::finite_result("GARCH log-likelihood", log_likelihood)?;
-    let next_variance = crate::measure::finite_result("GARCH variance forecast", next_variance)?;
+    let log_likelihood = finite_result("GARCH log-likelihood", log_likelihood)?;
+    let next_variance = finite_result("GARCH variance forecast", next_variance)?;
     Ok(GarchEstimate {
         params,
         log_likelihood,
@@ -345,13 +353,18 @@ pub fn evaluate_garch(returns: &[f64], params: GarchParams) -> Result<GarchEstim
     })
 }
 
+/// Largest `alpha + beta` the fit reports: the logistic map rounds to 1 in
+/// floating point, and a fit that runs into the integrated-GARCH boundary is
+/// reported at `1 - 1e-9` (up to one rounding in `alpha + beta`).
+pub const MAX_FITTED_PERSISTENCE: f64 = 1.0 - 1e-9;
+
 /// Unconstrained coordinates -> (omega, alpha, beta) with omega > 0,
 /// alpha, beta >= 0, alpha + beta < 1:
-/// `omega = exp(t0)`, `alpha + beta = logistic(t1)`, `alpha = (alpha + beta)
-/// logistic(t2)`.
+/// `omega = exp(t0)`, `alpha + beta = min(logistic(t1), MAX_FITTED_PERSISTENCE)`,
+/// `alpha = (alpha + beta) logistic(t2)`.
 fn unpack(theta: &[f64; 3]) -> (f64, f64, f64) {
     let t0 = theta[0].clamp(-700.0, 700.0);
-    let persistence = logistic(theta[1]);
+    let persistence = logistic(theta[1]).min(MAX_FITTED_PERSISTENCE);
     let alpha = persistence * logistic(theta[2]);
     let beta = persistence * logistic(-theta[2]);
     (t0.exp(), alpha, beta)
@@ -500,7 +513,9 @@ fn nelder_mead(objective: &dyn Fn(&[f64; 3]) -> f64, start: [f64; 3], step: f64)
 /// 0.2}, `alpha + beta` in {0.5, 0.7, 0.9, 0.98}, `omega` by variance
 /// targeting), then runs Nelder-Mead, restarting from the best vertex until a
 /// restart no longer improves the log-likelihood. Deterministic: no randomness,
-/// no threads.
+/// no threads. A likelihood that keeps rising towards `alpha + beta = 1`
+/// (integrated GARCH) is reported on the boundary, at
+/// [`MAX_FITTED_PERSISTENCE`].
 ///
 /// # Errors
 /// [`Error::TooFew`] for fewer than [`GARCH_MIN_OBSERVATIONS`] returns;
@@ -527,8 +542,7 @@ pub fn fit_garch(returns: &[f64]) -> Result<GarchEstimate> {
     for &x in &r2 {
         sum += x;
     }
-    let second_moment =
-        crate::measure::finite_result("mean squared return", sum / r2.len() as f64)?;
+    let second_moment = finite_result("mean squared return", sum / r2.len() as f64)?;
     if second_moment <= 0.0 {
         return Err(Error::InvalidInput {
             what: "mean squared return",
@@ -668,6 +682,27 @@ mod tests {
         // Far horizons tend to the long-run variance.
         let far = g.forecast_variance(100_000).unwrap();
         assert!((far - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn degenerate_series_give_valid_boundary_fits() {
+        // A single shock at the start: the likelihood rises towards IGARCH.
+        let mut first = vec![0.0; 200];
+        first[0] = 1.0;
+        // A linear trend, a regime switch over 16 orders of magnitude, tiny values.
+        let trend: Vec<f64> = (0..200).map(|i| i as f64 * 1e-3).collect();
+        let regime: Vec<f64> = (0..200).map(|i| if i < 100 { 1e-8 } else { 1e8 }).collect();
+        let tiny: Vec<f64> = (0..50)
+            .map(|i| ((i * 7919 % 13) as f64 - 6.0) * 1e-150)
+            .collect();
+        for r in [first, trend, regime, tiny] {
+            let g = fit_garch(&r).unwrap();
+            let p = g.params;
+            assert!(p.omega() > 0.0 && p.alpha() >= 0.0 && p.beta() >= 0.0);
+            assert!(p.persistence() <= MAX_FITTED_PERSISTENCE + 1e-15);
+            assert!(g.log_likelihood.is_finite() && g.next_variance.is_finite());
+            assert!(g.forecast_variance(250).unwrap().is_finite());
+        }
     }
 
     #[test]
