@@ -136,6 +136,17 @@ pub enum Error {
         /// Iterations run.
         iterations: usize,
     },
+    /// A matrix is not a valid covariance matrix.
+    #[error("covariance matrix invalid at ({row}, {col}): {reason}")]
+    InvalidCovariance {
+        /// Row of the offending entry (for "not positive semi-definite": the
+        /// largest component of the offending eigenvector).
+        row: usize,
+        /// Column of the offending entry.
+        col: usize,
+        /// What is wrong: negative variance, asymmetric, not PSD.
+        reason: &'static str,
+    },
 }
 
 /// Checks that `value` is finite; names `what` in the error.

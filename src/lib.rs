@@ -28,9 +28,11 @@ mod greeks;
 mod instrument;
 mod market;
 pub mod math;
+mod measure;
 mod portfolio;
 mod pricing;
 mod units;
+mod volatility;
 
 pub use error::{Error, Result};
 pub use greeks::{
@@ -44,6 +46,15 @@ pub use market::{
     ButterflyViolation, MarketSnapshot, MarketSnapshotBuilder, RiskFactor, StrikeAxis,
     UnderlyingMarket, VolSurface,
 };
+pub use measure::{
+    BASEL_RED_PROBABILITY, BASEL_YELLOW_PROBABILITY, BacktestSummary, COVARIANCE_PSD_TOLERANCE,
+    COVARIANCE_SYMMETRY_TOLERANCE, ChristoffersenTest, CovarianceMatrix, DeltaGammaVar,
+    LikelihoodRatioTest, LossDistribution, PositionRisk, QuantileRule, RiskAttribution,
+    RiskMeasures, TAIL_SIZE_SNAP, TrafficLight, TrafficLightZones, attribute_risk,
+    attribute_risk_per_unit, backtest, christoffersen_test, delta_gamma_value_at_risk,
+    delta_normal_risk, expected_shortfall, kupiec_test, tail_scenario_count, traffic_light,
+    traffic_light_zones, value_at_risk, var_exceptions,
+};
 pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };
@@ -55,4 +66,8 @@ pub use pricing::{
 pub use units::{
     BASIS_POINT, Confidence, DayBasis, MILLIS_PER_DAY, MILLIS_PER_YEAR, Timestamp, VOL_POINT,
     YearFraction,
+};
+pub use volatility::{
+    BACKCAST_WINDOW, EwmaEstimate, GARCH_MIN_OBSERVATIONS, GarchEstimate, GarchParams,
+    MAX_FITTED_PERSISTENCE, RISKMETRICS_DAILY_LAMBDA, evaluate_garch, ewma_variance, fit_garch,
 };
