@@ -185,6 +185,65 @@ impl OptionBatch {
         }
     }
 
+    /// Values only (no Greeks) of every option into `out`, resized to fit.
+    /// The same kernel and accuracy as [`OptionBatch::greeks`], at a fraction
+    /// of the cost: this is what full revaluation under scenarios calls.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteResult`] as for [`OptionBatch::greeks`].
+    pub fn values(&self, out: &mut Vec<f64>) -> Result<()> {
+        let n = self.len();
+        if out.len() != n {
+            out.clear();
+            out.resize(n, 0.0);
+        }
+        if !self.run_values(out) {
+            return Ok(());
+        }
+        for i in 0..n {
+            if out[i].is_nan() {
+                let v = self
+                    .get(i)
+                    .map_or(f64::NAN, |inputs| black_scholes(&inputs).value);
+                if !v.is_finite() {
+                    return Err(Error::NonFiniteResult {
+                        what: "batch value",
+                        value: v,
+                    });
+                }
+                out[i] = v;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_values(&self, out: &mut [f64]) -> bool {
+        let block_of = |lo: usize, value: &mut [f64]| {
+            let mut block = OutBlock {
+                value,
+                delta: &mut [],
+                gamma: &mut [],
+                vega: &mut [],
+                theta: &mut [],
+                rho: &mut [],
+            };
+            let hi = lo + block.value.len();
+            dispatch::<false>(&self.columns(lo, hi), &mut block)
+        };
+        #[cfg(feature = "rayon")]
+        if self.len() >= PARALLEL_THRESHOLD {
+            use rayon::prelude::*;
+            return out
+                .par_chunks_mut(BLOCK)
+                .enumerate()
+                .map(|(b, v)| block_of(b * BLOCK, v))
+                .reduce(|| false, |a, b| a | b);
+        }
+        out.chunks_mut(BLOCK)
+            .enumerate()
+            .fold(false, |flagged, (b, v)| flagged | block_of(b * BLOCK, v))
+    }
+
     /// The vector pass; true if any block flagged an output to redo.
     fn run(&self, out: &mut GreeksBatch) -> bool {
         #[cfg(feature = "rayon")]
@@ -216,7 +275,7 @@ impl OptionBatch {
                         theta: th,
                         rho: rh,
                     };
-                    dispatch(&self.columns(lo, lo + block.value.len()), &mut block)
+                    dispatch::<true>(&self.columns(lo, lo + block.value.len()), &mut block)
                 })
                 .reduce(|| false, |a, b| a | b);
         }
@@ -233,7 +292,7 @@ impl OptionBatch {
                 theta: &mut out.theta[lo..hi],
                 rho: &mut out.rho[lo..hi],
             };
-            flagged |= dispatch(&self.columns(lo, hi), &mut block);
+            flagged |= dispatch::<true>(&self.columns(lo, hi), &mut block);
             lo = hi;
         }
         flagged
@@ -305,27 +364,55 @@ struct OutBlock<'a> {
 
 /// Runs the block kernel compiled for the widest SIMD the processor has;
 /// true if some output of the block must be redone or checked.
+/// `GREEKS = false` computes values only (the Greek slices of `out` may
+/// then be empty).
 #[allow(unsafe_code)]
-fn dispatch(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+fn dispatch<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: `block_avx2` only requires the AVX2 instruction set,
             // whose presence was just checked at run time.
-            return unsafe { block_avx2(input, out) };
+            return unsafe { block_avx2::<GREEKS>(input, out) };
         }
     }
-    block_generic(input, out)
+    block_generic::<GREEKS>(input, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn block_avx2(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
-    block_body(input, out)
+fn block_avx2<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+    if GREEKS {
+        block_body(input, out)
+    } else {
+        values_body(input, out.value)
+    }
 }
 
-fn block_generic(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
-    block_body(input, out)
+fn block_generic<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+    if GREEKS {
+        block_body(input, out)
+    } else {
+        values_body(input, out.value)
+    }
+}
+
+#[inline(always)]
+fn values_body(input: &Columns<'_>, value: &mut [f64]) -> bool {
+    let n = value.len();
+    let (code, s, k, t, vol, r, b) = (
+        &input.code[..n],
+        &input.underlying[..n],
+        &input.strike[..n],
+        &input.years[..n],
+        &input.vol[..n],
+        &input.rate[..n],
+        &input.carry[..n],
+    );
+    for i in 0..n {
+        value[i] = option_kernel::<false>(code[i], s[i], k[i], t[i], vol[i], r[i], b[i])[0];
+    }
+    value.iter().any(|v| v.is_nan())
 }
 
 #[inline(always)]
@@ -347,7 +434,7 @@ fn block_body(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
     );
     let (vega, theta, rho) = (&mut out.vega[..n], &mut out.theta[..n], &mut out.rho[..n]);
     for i in 0..n {
-        let g = option_kernel(code[i], s[i], k[i], t[i], vol[i], r[i], b[i]);
+        let g = option_kernel::<true>(code[i], s[i], k[i], t[i], vol[i], r[i], b[i]);
         value[i] = g[0];
         delta[i] = g[1];
         gamma[i] = g[2];
@@ -361,7 +448,15 @@ fn block_body(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
 /// One option: `[value, delta, gamma, vega, theta, rho]`, value NaN when
 /// the scalar kernel must redo it.
 #[inline(always)]
-fn option_kernel(code: f64, s: f64, k: f64, t: f64, vol: f64, r: f64, b: f64) -> [f64; 6] {
+fn option_kernel<const GREEKS: bool>(
+    code: f64,
+    s: f64,
+    k: f64,
+    t: f64,
+    vol: f64,
+    r: f64,
+    b: f64,
+) -> [f64; 6] {
     use crate::math::normal::anorm::ROOT32;
     let phi = if code > 0.0 { 1.0 } else { -1.0 };
     let black76 = code * phi > 1.5;
@@ -411,7 +506,11 @@ fn option_kernel(code: f64, s: f64, k: f64, t: f64, vol: f64, r: f64, b: f64) ->
     // asymptotic region of the normal CDF, or any non-finite output (the
     // sum is non-finite if any term is).
     let in_range = d1.abs().max(d2.abs()) <= ROOT32;
-    let all_finite = (naive + delta + gamma + vega + theta + rho).is_finite();
+    let all_finite = if GREEKS {
+        (naive + delta + gamma + vega + theta + rho).is_finite()
+    } else {
+        naive.is_finite()
+    };
     let value = if cancels || !in_range || !all_finite {
         f64::NAN
     } else {
@@ -481,6 +580,129 @@ fn norm_cdf_given_exp(x: f64, e: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::math::norm_cdf;
+    use rand::{RngExt, SeedableRng};
+
+    /// Batch values agree with the scalar kernel to this relative error.
+    const VALUE_REL_TOL: f64 = 5e-14;
+    /// Batch Greeks agree with the scalar kernel to this relative error,
+    /// above an absolute floor of `GREEK_ABS_FLOOR` x the option's scale.
+    const GREEK_REL_TOL: f64 = 1e-12;
+    const GREEK_ABS_FLOOR: f64 = 1e-14;
+
+    fn mixed(n: usize, seed: u64) -> (OptionBatch, Vec<BsInputs>) {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut batch = OptionBatch::with_capacity(n);
+        let mut all = Vec::with_capacity(n);
+        for _ in 0..n {
+            let kind = if rng.random::<bool>() {
+                OptionKind::Call
+            } else {
+                OptionKind::Put
+            };
+            let model = if rng.random::<bool>() {
+                OptionModel::BlackScholesMerton
+            } else {
+                OptionModel::Black76
+            };
+            let strike = 100.0 * rng.random_range(-1.5..1.5f64).exp();
+            let years = rng.random_range(0.0001..3.0);
+            let vol = rng.random_range(0.01..2.0);
+            let rate = rng.random_range(-0.02..0.1);
+            let carry = rng.random_range(-0.05..0.1);
+            let inputs =
+                BsInputs::new(kind, model, 100.0, strike, years, vol, rate, carry).unwrap();
+            batch.push(&inputs);
+            all.push(inputs);
+        }
+        (batch, all)
+    }
+
+    #[test]
+    fn batch_agrees_with_scalar_kernel() {
+        let (batch, all) = mixed(20_000, 7);
+        let mut out = GreeksBatch::default();
+        batch.greeks(&mut out).unwrap();
+        let mut values = Vec::new();
+        batch.values(&mut values).unwrap();
+        let mut worst_value: f64 = 0.0;
+        for (i, inputs) in all.iter().enumerate() {
+            let g = black_scholes(inputs);
+            assert_eq!(
+                values[i].to_bits(),
+                out.value[i].to_bits(),
+                "values() and greeks() differ at {i}"
+            );
+            let scale = inputs.underlying().max(inputs.strike());
+            let rel = (out.value[i] - g.value).abs() / g.value.abs().max(1e-300);
+            if g.value > 1e-250 {
+                worst_value = worst_value.max(rel);
+            }
+            let pairs = [
+                (out.delta[i], g.delta, 1.0),
+                (out.gamma[i], g.gamma, 1.0 / scale),
+                (out.vega[i], g.vega, scale),
+                (out.theta[i], g.theta, scale),
+                (out.rho[i], g.rho, scale),
+            ];
+            for (j, (got, want, unit)) in pairs.into_iter().enumerate() {
+                let tol = GREEK_REL_TOL * want.abs() + GREEK_ABS_FLOOR * unit;
+                assert!(
+                    (got - want).abs() <= tol,
+                    "option {i} greek {j}: batch {got:e} scalar {want:e} ({inputs:?})"
+                );
+            }
+        }
+        assert!(
+            worst_value <= VALUE_REL_TOL,
+            "worst value error {worst_value:e}"
+        );
+    }
+
+    #[cfg(feature = "rayon")]
+    #[test]
+    fn thread_count_does_not_change_a_bit() {
+        let (batch, _) = mixed(3 * PARALLEL_THRESHOLD + 17, 11);
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut out = GreeksBatch::default();
+            pool.install(|| batch.greeks(&mut out)).unwrap();
+            out
+        };
+        let (one, two) = (run(1), run(2));
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&one.value), bits(&two.value));
+        assert_eq!(bits(&one.theta), bits(&two.theta));
+        assert_eq!(bits(&one.gamma), bits(&two.gamma));
+    }
+
+    #[test]
+    fn generic_and_simd_paths_agree_bitwise() {
+        let (batch, _) = mixed(5_000, 3);
+        let mut simd = GreeksBatch::default();
+        simd.resize(batch.len());
+        let mut generic = simd.clone();
+        let cols = batch.columns(0, batch.len());
+        let block = |out: &mut GreeksBatch, f: fn(&Columns<'_>, &mut OutBlock<'_>) -> bool| {
+            let mut b = OutBlock {
+                value: &mut out.value,
+                delta: &mut out.delta,
+                gamma: &mut out.gamma,
+                vega: &mut out.vega,
+                theta: &mut out.theta,
+                rho: &mut out.rho,
+            };
+            f(&cols, &mut b);
+        };
+        block(&mut simd, dispatch::<true>);
+        block(&mut generic, block_generic::<true>);
+        for i in 0..batch.len() {
+            assert_eq!(simd.value[i].to_bits(), generic.value[i].to_bits());
+            assert_eq!(simd.vega[i].to_bits(), generic.vega[i].to_bits());
+        }
+    }
 
     #[test]
     fn branch_free_cdf_matches_scalar() {
