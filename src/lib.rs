@@ -33,7 +33,7 @@ mod pricing;
 mod units;
 
 pub use error::{Error, Result};
-pub use greeks::{Greeks, PortfolioGreeks, UnderlyingGreeks, portfolio_greeks};
+pub use greeks::{Greeks, PortfolioGreeks, UnderlyingGreeks, bump_greeks, portfolio_greeks};
 pub use instrument::{
     FutureContract, Instrument, InstrumentId, OptionContract, OptionKind, OptionModel,
     PerpetualContract, Settlement, UnderlyingId,

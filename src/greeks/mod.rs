@@ -5,8 +5,10 @@
 //! (per vol point, per day, per basis point) are methods, never silent.
 
 mod aggregate;
+mod bump;
 
 pub use aggregate::{PortfolioGreeks, UnderlyingGreeks, portfolio_greeks};
+pub use bump::bump_greeks;
 
 use crate::units::{BASIS_POINT, DayBasis, VOL_POINT};
 #[cfg(feature = "serde")]
