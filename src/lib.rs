@@ -36,7 +36,8 @@ mod volatility;
 
 pub use error::{Error, Result};
 pub use greeks::{
-    Greeks, GreeksBatch, OptionBatch, PortfolioGreeks, UnderlyingGreeks, portfolio_greeks,
+    Greeks, GreeksBatch, OptionBatch, PortfolioGreeks, UnderlyingGreeks, bump_greeks,
+    portfolio_greeks,
 };
 pub use instrument::{
     FutureContract, Instrument, InstrumentId, OptionContract, OptionKind, OptionModel,

@@ -6,9 +6,11 @@
 
 mod aggregate;
 mod batch;
+mod bump;
 
 pub use aggregate::{PortfolioGreeks, UnderlyingGreeks, portfolio_greeks};
 pub use batch::{GreeksBatch, OptionBatch};
+pub use bump::bump_greeks;
 
 use crate::units::{BASIS_POINT, DayBasis, VOL_POINT};
 #[cfg(feature = "serde")]
