@@ -72,3 +72,7 @@ pub use volatility::{
     BACKCAST_WINDOW, EwmaEstimate, GARCH_MIN_OBSERVATIONS, GarchEstimate, GarchParams,
     MAX_FITTED_PERSISTENCE, RISKMETRICS_DAILY_LAMBDA, evaluate_garch, ewma_variance, fit_garch,
 };
+
+/// Design notes: why the crate is built the way it is (DESIGN.md).
+#[doc = include_str!("../DESIGN.md")]
+pub mod _design {}
