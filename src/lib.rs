@@ -30,6 +30,7 @@ mod market;
 pub mod math;
 mod portfolio;
 mod pricing;
+mod scenario;
 mod units;
 
 pub use error::{Error, Result};
@@ -42,6 +43,14 @@ pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };
 pub use pricing::price;
+pub use scenario::{
+    CORRELATION_PSD_TOLERANCE, CORRELATION_SYMMETRY_TOLERANCE, CorrelationMatrix,
+    DEFAULT_CHUNK_SIZE, EWMA_DEFAULT_LAMBDA, GridAxis, GridScope, HistoricalConfig,
+    MonteCarloConfig, MonteCarloGenerator, NearestCorrelation, NearestCorrelationOptions,
+    PriceHistory, ReturnKind, ScenarioSet, Shock, ShockDistribution, ShockKind, SimulatedFactor,
+    StressGrid, StressScenario, UnderlyingColumns, VolatilityFilter, historical_scenarios,
+    nearest_correlation, stress_scenarios,
+};
 pub use units::{
     BASIS_POINT, Confidence, DayBasis, MILLIS_PER_DAY, MILLIS_PER_YEAR, Timestamp, VOL_POINT,
     YearFraction,

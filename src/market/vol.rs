@@ -48,6 +48,46 @@ impl VolSurface {
             VolSurface::Flat(v) => *v,
         }
     }
+
+    /// Every volatility multiplied by `factor` (a relative vol shock of
+    /// `factor - 1`).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidInput`] unless `factor` is finite and positive
+    /// and every scaled volatility is finite and positive.
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::VolSurface;
+    /// assert_eq!(VolSurface::flat(0.5)?.scaled(1.2)?, VolSurface::flat(0.6)?);
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn scaled(&self, factor: f64) -> Result<VolSurface> {
+        positive("vol scale factor", factor)?;
+        match self {
+            VolSurface::Flat(v) => VolSurface::flat(v * factor),
+        }
+    }
+
+    /// Every volatility plus `shift` (an absolute vol shock, annual decimal).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidInput`] unless `shift` is finite and every
+    /// shifted volatility is finite and positive.
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::VolSurface;
+    /// assert_eq!(VolSurface::flat(0.5)?.shifted(0.25)?, VolSurface::flat(0.75)?);
+    /// assert!(VolSurface::flat(0.5)?.shifted(-0.5).is_err());
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn shifted(&self, shift: f64) -> Result<VolSurface> {
+        crate::error::finite("vol shift", shift)?;
+        match self {
+            VolSurface::Flat(v) => VolSurface::flat(v + shift),
+        }
+    }
 }
 
 #[cfg(feature = "serde")]
