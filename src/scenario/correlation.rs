@@ -111,10 +111,11 @@ impl CorrelationMatrix {
     /// The `n x n` identity (uncorrelated variables).
     ///
     /// # Errors
-    /// [`Error::TooFew`] if `n == 0`.
+    /// [`Error::TooFew`] if `n == 0`; [`Error::InvalidInput`] if `n * n`
+    /// numbers cannot be allocated.
     pub fn identity(n: usize) -> Result<Self> {
         check_shape(n, n.saturating_mul(n))?;
-        let mut values = vec![0.0; n * n];
+        let mut values = super::zeroed(n * n, "correlation matrix dimension squared")?;
         for i in 0..n {
             values[i * n + i] = 1.0;
         }

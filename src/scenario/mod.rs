@@ -520,6 +520,19 @@ fn shock_surface(
     })
 }
 
+/// A zero-filled vector of `len` numbers, or an error instead of an
+/// allocation panic or abort when `len` is too large.
+fn zeroed(len: usize, what: &'static str) -> Result<Vec<f64>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::InvalidInput {
+        what,
+        rule: "small enough to allocate",
+        value: len as f64,
+    })?;
+    v.resize(len, 0.0);
+    Ok(v)
+}
+
 /// Groups columns by underlying; rejects a factor that appears twice.
 fn group_columns(
     factors: &[(RiskFactor, ShockKind)],

@@ -394,15 +394,19 @@ impl MonteCarloGenerator {
     /// bit for bit to those rows of [`MonteCarloGenerator::generate`].
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] if `chunk_index >= n_chunks()`;
-    /// [`Error::InvalidShock`] if a draw is not finite (not expected).
+    /// [`Error::InvalidInput`] if `chunk_index >= n_chunks()` or the chunk
+    /// cannot be allocated; [`Error::InvalidShock`] if a draw is not finite
+    /// (not expected).
     pub fn chunk(&self, chunk_index: usize) -> Result<ScenarioSet> {
         let paths = self.chunk_paths(chunk_index).ok_or(Error::InvalidInput {
             what: "Monte Carlo chunk index",
             rule: "< number of chunks",
             value: chunk_index as f64,
         })?;
-        let mut sizes = vec![0.0; paths.len() * self.factors.len()];
+        let mut sizes = super::zeroed(
+            paths.len().saturating_mul(self.factors.len()),
+            "Monte Carlo chunk paths x factors",
+        )?;
         self.fill_chunk(chunk_index, &mut sizes);
         ScenarioSet::new(self.columns.clone(), sizes, self.config.horizon)
     }
@@ -414,7 +418,8 @@ impl MonteCarloGenerator {
     /// with the `rayon` feature (same bits either way).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] if `paths * n_factors` overflows `usize`;
+    /// [`Error::InvalidInput`] if `paths * n_factors` numbers cannot be
+    /// allocated;
     /// [`Error::InvalidShock`] if a draw is not finite (not expected).
     pub fn generate(&self) -> Result<ScenarioSet> {
         let n = self.factors.len();
@@ -427,7 +432,7 @@ impl MonteCarloGenerator {
                 rule: "small enough to allocate",
                 value: self.config.paths as f64,
             })?;
-        let mut sizes = vec![0.0; total];
+        let mut sizes = super::zeroed(total, "Monte Carlo paths x factors")?;
         let stride = self.config.chunk_size.saturating_mul(n);
         #[cfg(feature = "rayon")]
         sizes
@@ -718,6 +723,27 @@ mod tests {
         )
         .unwrap();
         assert!(g.generate().unwrap().sizes().iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn oversized_requests_fail_without_panicking() {
+        let huge = |paths: usize| {
+            let config = MonteCarloConfig::new(1, paths, YearFraction::ZERO)
+                .unwrap()
+                .with_chunk_size(usize::MAX)
+                .unwrap();
+            MonteCarloGenerator::new(
+                config,
+                vec![spot("A", 0.1), spot("B", 0.1)],
+                &CorrelationMatrix::identity(2).unwrap(),
+            )
+            .unwrap()
+        };
+        assert!(huge(usize::MAX).generate().is_err());
+        assert!(huge(1 << 52).generate().is_err());
+        assert!(huge(1 << 52).chunk(0).is_err());
+        assert_eq!(huge(usize::MAX).n_chunks(), 1);
+        assert!(CorrelationMatrix::identity(1 << 31).is_err());
     }
 
     #[test]

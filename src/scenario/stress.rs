@@ -8,6 +8,9 @@ use crate::units::YearFraction;
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+/// Most points on one grid axis.
+const MAX_GRID_POINTS: usize = 100_000;
+
 /// A named scenario: a list of factor shocks (factors not listed are not
 /// moved).
 ///
@@ -167,7 +170,7 @@ impl GridAxis {
     /// # Errors
     /// [`Error::InvalidInput`] unless `max_move` is finite and `>= 0` (and
     /// `< 1` for a relative axis, whose lowest move would be -100% or
-    /// worse); [`Error::TooFew`] if `points == 0`.
+    /// worse) and `points <= 100 000`; [`Error::TooFew`] if `points == 0`.
     pub fn new(kind: ShockKind, max_move: f64, points: usize) -> Result<Self> {
         crate::error::non_negative("stress grid max move", max_move)?;
         if kind == ShockKind::Relative && max_move >= 1.0 {
@@ -182,6 +185,13 @@ impl GridAxis {
                 what: "stress grid points",
                 min: 1,
                 got: 0,
+            });
+        }
+        if points > MAX_GRID_POINTS {
+            return Err(Error::InvalidInput {
+                what: "stress grid points",
+                rule: "<= 100 000",
+                value: points as f64,
             });
         }
         Ok(GridAxis {
@@ -298,7 +308,8 @@ impl StressGrid {
     ///
     /// # Errors
     /// [`Error::TooFew`] if `underlyings` is empty; [`Error::DuplicateId`]
-    /// if one is listed twice.
+    /// if one is listed twice; [`Error::InvalidInput`] if the grid is too
+    /// large to allocate.
     pub fn scenarios(&self, underlyings: &[UnderlyingId]) -> Result<ScenarioSet> {
         if underlyings.is_empty() {
             return Err(Error::TooFew {
@@ -323,8 +334,24 @@ impl StressGrid {
             GridScope::PerUnderlying => (0..underlyings.len()).map(Some).collect(),
             GridScope::AllTogether => vec![None],
         };
-        let mut sizes = Vec::with_capacity(groups.len() * spot_moves.len() * vol_moves.len() * n);
-        let mut names = Vec::with_capacity(sizes.capacity() / n);
+        let n_scenarios = groups
+            .len()
+            .checked_mul(spot_moves.len() * vol_moves.len())
+            .filter(|s| s.checked_mul(n).is_some())
+            .ok_or(Error::InvalidInput {
+                what: "stress grid scenarios",
+                rule: "few enough to allocate",
+                value: f64::INFINITY,
+            })?;
+        let mut sizes = Vec::new();
+        sizes
+            .try_reserve_exact(n_scenarios * n)
+            .map_err(|_| Error::InvalidInput {
+                what: "stress grid scenarios",
+                rule: "few enough to allocate",
+                value: n_scenarios as f64,
+            })?;
+        let mut names = Vec::with_capacity(n_scenarios);
         for group in &groups {
             let label = match group.and_then(|u| underlyings.get(u)) {
                 Some(u) => u.as_str(),
@@ -430,6 +457,8 @@ mod tests {
         assert!(GridAxis::new(ShockKind::Absolute, 1.0, 0).is_err());
         assert!(GridAxis::new(ShockKind::Absolute, -0.1, 3).is_err());
         assert!(GridAxis::new(ShockKind::Absolute, f64::NAN, 3).is_err());
+        assert!(GridAxis::new(ShockKind::Absolute, 1.0, MAX_GRID_POINTS + 1).is_err());
+        assert!(GridAxis::new(ShockKind::Absolute, 1.0, MAX_GRID_POINTS).is_ok());
     }
 
     #[test]
