@@ -5,6 +5,7 @@
 //! says what was wrong and where without a debugger.
 
 use crate::instrument::{InstrumentId, UnderlyingId};
+use crate::market::RiskFactor;
 
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -146,6 +147,48 @@ pub enum Error {
         col: usize,
         /// What is wrong: negative variance, asymmetric, not PSD.
         reason: &'static str,
+    },
+    /// A scenario's shock is invalid, or moves a market number out of its
+    /// valid range (a spot or volatility at or below zero, a non-finite rate).
+    #[error("scenario {scenario}, {factor}: {what} must be {rule}, got {value}")]
+    InvalidShock {
+        /// Index of the scenario in its set.
+        scenario: usize,
+        /// The risk factor shocked.
+        factor: RiskFactor,
+        /// Which number, e.g. `"shock size"` or `"shocked spot"`.
+        what: &'static str,
+        /// The rule it broke.
+        rule: &'static str,
+        /// The value received or produced.
+        value: f64,
+    },
+    /// A number in a risk factor's price history broke a rule.
+    #[error("history of {factor}: {what}[{index}] must be {rule}, got {value}")]
+    InvalidHistory {
+        /// The risk factor whose history is bad.
+        factor: RiskFactor,
+        /// Which series, e.g. `"price"` or `"filtered return"`.
+        what: &'static str,
+        /// Position in the series.
+        index: usize,
+        /// The rule it broke.
+        rule: &'static str,
+        /// The value received or produced.
+        value: f64,
+    },
+    /// A risk factor's price history is too short or not aligned with the
+    /// others.
+    #[error("history of {factor} has {got} prices, needs {rule} {expected}")]
+    HistoryLength {
+        /// The risk factor whose history is bad.
+        factor: RiskFactor,
+        /// `"at least"` or `"exactly"`.
+        rule: &'static str,
+        /// Required number of prices.
+        expected: usize,
+        /// Number of prices received.
+        got: usize,
     },
 }
 

@@ -31,6 +31,7 @@ pub mod math;
 mod measure;
 mod portfolio;
 mod pricing;
+mod scenario;
 mod units;
 mod volatility;
 
@@ -63,6 +64,14 @@ pub use pricing::price;
 pub use pricing::{
     BsInputs, InstrumentGreeks, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS,
     black_scholes, instrument_greeks, option_inputs,
+};
+pub use scenario::{
+    CORRELATION_PSD_TOLERANCE, CORRELATION_SYMMETRY_TOLERANCE, CorrelationMatrix,
+    DEFAULT_CHUNK_SIZE, EWMA_DEFAULT_LAMBDA, GridAxis, GridScope, HistoricalConfig,
+    MonteCarloConfig, MonteCarloGenerator, NearestCorrelation, NearestCorrelationOptions,
+    PriceHistory, ReturnKind, ScenarioSet, Shock, ShockDistribution, ShockKind, SimulatedFactor,
+    StressGrid, StressScenario, UnderlyingColumns, VolatilityFilter, historical_scenarios,
+    nearest_correlation, stress_scenarios,
 };
 pub use units::{
     BASIS_POINT, Confidence, DayBasis, MILLIS_PER_DAY, MILLIS_PER_YEAR, Timestamp, VOL_POINT,
