@@ -3,4 +3,4 @@
 
 mod normal;
 
-pub use normal::{inverse_norm_cdf, norm_cdf, norm_pdf};
+pub use normal::{erfc, erfcx, inverse_norm_cdf, norm_cdf, norm_pdf};
