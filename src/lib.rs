@@ -41,7 +41,7 @@ pub use market::{MarketSnapshot, MarketSnapshotBuilder, RiskFactor, UnderlyingMa
 pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };
-pub use pricing::price;
+pub use pricing::{black_price, implied_volatility, price};
 pub use units::{
     BASIS_POINT, Confidence, DayBasis, MILLIS_PER_DAY, MILLIS_PER_YEAR, Timestamp, VOL_POINT,
     YearFraction,

@@ -1,5 +1,9 @@
 //! Pricing: the value of one instrument in a market snapshot.
 
+mod implied_vol;
+
+pub use implied_vol::{black_price, implied_volatility};
+
 use crate::error::Result;
 use crate::instrument::Instrument;
 use crate::market::MarketSnapshot;
