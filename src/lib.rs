@@ -60,11 +60,11 @@ pub use measure::{
 pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };
-pub use pricing::price;
 pub use pricing::{
     BsInputs, InstrumentGreeks, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS,
     black_scholes, instrument_greeks, option_inputs,
 };
+pub use pricing::{black_price, implied_volatility, price};
 pub use scenario::{
     CORRELATION_PSD_TOLERANCE, CORRELATION_SYMMETRY_TOLERANCE, CorrelationMatrix,
     DEFAULT_CHUNK_SIZE, EWMA_DEFAULT_LAMBDA, GridAxis, GridScope, HistoricalConfig,

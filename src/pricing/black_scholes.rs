@@ -250,16 +250,11 @@ fn price_from_parts(
         return naive;
     }
     // Undiscounted forward and strike: F = S' / df, K = K' / df.
-    accurate_black_price(s_carry / df, k_df / df, sd, kind) * df
+    // Jaeckel's normalised Black function keeps relative accuracy here.
+    super::implied_vol::black_price(s_carry / df, k_df / df, sd, kind) * df
 }
 
 /// Below this ratio of the price to its larger term, the direct difference
 /// has lost more than two bits and the accurate path is taken.
 const CANCELLATION_RATIO: f64 = 0.25;
 
-fn accurate_black_price(forward: f64, strike: f64, sd: f64, kind: OptionKind) -> f64 {
-    let phi = kind.sign();
-    let d1 = (forward / strike).ln() / sd + 0.5 * sd;
-    let d2 = d1 - sd;
-    (phi * (forward * norm_cdf(phi * d1) - strike * norm_cdf(phi * d2))).max(0.0)
-}

@@ -5,10 +5,12 @@
 //! currency.
 
 mod black_scholes;
+mod implied_vol;
 
 pub use black_scholes::{
     BsInputs, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS, black_scholes,
 };
+pub use implied_vol::{black_price, implied_volatility};
 
 use crate::error::{Error, Result};
 use crate::greeks::Greeks;
