@@ -257,4 +257,3 @@ fn price_from_parts(
 /// Below this ratio of the price to its larger term, the direct difference
 /// has lost more than two bits and the accurate path is taken.
 const CANCELLATION_RATIO: f64 = 0.25;
-
