@@ -29,7 +29,7 @@ const BLOCK: usize = 4096;
 /// Below this many options the batch runs on the calling thread.
 #[cfg(feature = "rayon")]
 const PARALLEL_THRESHOLD: usize = 4 * BLOCK;
-const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_677_94;
+const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
 /// Many options' validated inputs, stored column by column.
 ///
@@ -200,8 +200,8 @@ impl OptionBatch {
         if !self.run_values(out) {
             return Ok(());
         }
-        for i in 0..n {
-            if out[i].is_nan() {
+        for (i, slot) in out.iter_mut().enumerate() {
+            if slot.is_nan() {
                 let v = self
                     .get(i)
                     .map_or(f64::NAN, |inputs| black_scholes(&inputs).value);
@@ -211,7 +211,7 @@ impl OptionBatch {
                         value: v,
                     });
                 }
-                out[i] = v;
+                *slot = v;
             }
         }
         Ok(())
@@ -490,7 +490,9 @@ fn option_kernel<const GREEKS: bool>(
     let a = s_carry * cdf1;
     let c = k_df * cdf2;
     let naive = phi * (a - c);
-    let cancels = !(naive > CANCELLATION_RATIO * a.max(c));
+    // NaN-safe: a NaN difference counts as cancelled.
+    let keeps_digits = naive > CANCELLATION_RATIO * a.max(c);
+    let cancels = !keeps_digits;
     let delta = phi * carry_df * cdf1;
     let gamma = carry_df * pdf1 / (s * sd);
     let vega = s_carry * pdf1 * sqrt_t;

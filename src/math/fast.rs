@@ -15,8 +15,8 @@
 const ROUNDING_MAGIC: f64 = 6_755_399_441_055_744.0;
 /// `2^52`, whose bit pattern plus a small integer `i` is `2^52 + i`.
 const TWO_POW_52: f64 = 4_503_599_627_370_496.0;
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const INV_LN2: f64 = std::f64::consts::LOG2_E;
 /// Coefficients of `P` in `e^r = 1 + r + r^2 P(r)`, low to high
 /// (`scripts/fit_fast_exp.py`).
