@@ -233,10 +233,22 @@ impl OptionBatch {
         #[cfg(feature = "rayon")]
         if self.len() >= PARALLEL_THRESHOLD {
             use rayon::prelude::*;
+            let per_task = BLOCK
+                * self
+                    .len()
+                    .div_ceil(BLOCK)
+                    .div_ceil(4 * rayon::current_num_threads())
+                    .max(1);
             return out
-                .par_chunks_mut(BLOCK)
+                .par_chunks_mut(per_task)
                 .enumerate()
-                .map(|(b, v)| block_of(b * BLOCK, v))
+                .map(|(task, v)| {
+                    v.chunks_mut(BLOCK)
+                        .enumerate()
+                        .fold(false, |flagged, (b, v)| {
+                            flagged | block_of(task * per_task + b * BLOCK, v)
+                        })
+                })
                 .reduce(|| false, |a, b| a | b);
         }
         out.chunks_mut(BLOCK)
@@ -257,25 +269,41 @@ impl OptionBatch {
                 theta,
                 rho,
             } = out;
-            value
-                .par_chunks_mut(BLOCK)
-                .zip(delta.par_chunks_mut(BLOCK))
-                .zip(gamma.par_chunks_mut(BLOCK))
-                .zip(vega.par_chunks_mut(BLOCK))
-                .zip(theta.par_chunks_mut(BLOCK))
-                .zip(rho.par_chunks_mut(BLOCK))
+            // Split the output columns into per-block views first, then
+            // hand whole blocks to the pool.
+            let mut blocks: Vec<OutBlock<'_>> = value
+                .chunks_mut(BLOCK)
+                .zip(delta.chunks_mut(BLOCK))
+                .zip(gamma.chunks_mut(BLOCK))
+                .zip(vega.chunks_mut(BLOCK))
+                .zip(theta.chunks_mut(BLOCK))
+                .zip(rho.chunks_mut(BLOCK))
+                .map(|(((((value, delta), gamma), vega), theta), rho)| OutBlock {
+                    value,
+                    delta,
+                    gamma,
+                    vega,
+                    theta,
+                    rho,
+                })
+                .collect();
+            // A few large tasks per thread: the pool's per-task overhead is
+            // far above the cost of a block on small virtual machines.
+            let per_task = blocks
+                .len()
+                .div_ceil(4 * rayon::current_num_threads())
+                .max(1);
+            return blocks
+                .par_chunks_mut(per_task)
                 .enumerate()
-                .map(|(b, (((((v, d), g), ve), th), rh))| {
-                    let lo = b * BLOCK;
-                    let mut block = OutBlock {
-                        value: v,
-                        delta: d,
-                        gamma: g,
-                        vega: ve,
-                        theta: th,
-                        rho: rh,
-                    };
-                    dispatch::<true>(&self.columns(lo, lo + block.value.len()), &mut block)
+                .map(|(task, blocks)| {
+                    let mut flagged = false;
+                    for (j, block) in blocks.iter_mut().enumerate() {
+                        let lo = (task * per_task + j) * BLOCK;
+                        flagged |=
+                            dispatch::<true>(&self.columns(lo, lo + block.value.len()), block);
+                    }
+                    flagged
                 })
                 .reduce(|| false, |a, b| a | b);
         }
@@ -353,6 +381,20 @@ struct Columns<'a> {
     carry: &'a [f64],
 }
 
+impl Columns<'_> {
+    fn slice(&self, lo: usize, hi: usize) -> Columns<'_> {
+        Columns {
+            code: &self.code[lo..hi],
+            underlying: &self.underlying[lo..hi],
+            strike: &self.strike[lo..hi],
+            years: &self.years[lo..hi],
+            vol: &self.vol[lo..hi],
+            rate: &self.rate[lo..hi],
+            carry: &self.carry[lo..hi],
+        }
+    }
+}
+
 struct OutBlock<'a> {
     value: &'a mut [f64],
     delta: &'a mut [f64],
@@ -370,9 +412,10 @@ struct OutBlock<'a> {
 fn dispatch<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: `block_avx2` only requires the AVX2 instruction set,
-            // whose presence was just checked at run time.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: `block_avx2` only requires the AVX2 and FMA instruction
+            // sets, whose presence was just checked at run time.
             return unsafe { block_avx2::<GREEKS>(input, out) };
         }
     }
@@ -380,145 +423,186 @@ fn dispatch<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> 
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn block_avx2<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
     if GREEKS {
-        block_body(input, out)
+        block_body::<true>(input, out)
     } else {
-        values_body(input, out.value)
+        values_body::<true>(input, out.value)
     }
 }
 
 fn block_generic<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
     if GREEKS {
-        block_body(input, out)
+        block_body::<false>(input, out)
     } else {
-        values_body(input, out.value)
+        values_body::<false>(input, out.value)
     }
 }
 
 #[inline(always)]
-fn values_body(input: &Columns<'_>, value: &mut [f64]) -> bool {
-    let n = value.len();
-    let (code, s, k, t, vol, r, b) = (
-        &input.code[..n],
-        &input.underlying[..n],
-        &input.strike[..n],
-        &input.years[..n],
-        &input.vol[..n],
-        &input.rate[..n],
-        &input.carry[..n],
-    );
-    for i in 0..n {
-        value[i] = option_kernel::<false>(code[i], s[i], k[i], t[i], vol[i], r[i], b[i])[0];
+fn values_body<const FMA: bool>(input: &Columns<'_>, value: &mut [f64]) -> bool {
+    let mut flagged = false;
+    let mut lo = 0;
+    while lo < value.len() {
+        let hi = (lo + LANES).min(value.len());
+        let mut none: [&mut [f64]; 5] = [&mut [], &mut [], &mut [], &mut [], &mut []];
+        flagged |= staged_kernel::<false, FMA>(&input.slice(lo, hi), &mut value[lo..hi], &mut none);
+        lo = hi;
     }
-    value.iter().any(|v| v.is_nan())
+    flagged
 }
 
 #[inline(always)]
-fn block_body(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
-    let n = out.value.len();
-    let (code, s, k, t, vol, r, b) = (
-        &input.code[..n],
-        &input.underlying[..n],
-        &input.strike[..n],
-        &input.years[..n],
-        &input.vol[..n],
-        &input.rate[..n],
-        &input.carry[..n],
-    );
-    let (value, delta, gamma) = (
-        &mut out.value[..n],
-        &mut out.delta[..n],
-        &mut out.gamma[..n],
-    );
-    let (vega, theta, rho) = (&mut out.vega[..n], &mut out.theta[..n], &mut out.rho[..n]);
-    for i in 0..n {
-        let g = option_kernel::<true>(code[i], s[i], k[i], t[i], vol[i], r[i], b[i]);
-        value[i] = g[0];
-        delta[i] = g[1];
-        gamma[i] = g[2];
-        vega[i] = g[3];
-        theta[i] = g[4];
-        rho[i] = g[5];
+fn block_body<const FMA: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+    let mut flagged = false;
+    let mut lo = 0;
+    while lo < out.value.len() {
+        let hi = (lo + LANES).min(out.value.len());
+        let mut greeks = [
+            &mut out.delta[lo..hi],
+            &mut out.gamma[lo..hi],
+            &mut out.vega[lo..hi],
+            &mut out.theta[lo..hi],
+            &mut out.rho[lo..hi],
+        ];
+        flagged |=
+            staged_kernel::<true, FMA>(&input.slice(lo, hi), &mut out.value[lo..hi], &mut greeks);
+        lo = hi;
     }
-    value.iter().any(|v| v.is_nan())
+    flagged
 }
 
-/// One option: `[value, delta, gamma, vega, theta, rho]`, value NaN when
-/// the scalar kernel must redo it.
+/// Options handled by one pass of [`staged_kernel`]: its intermediate
+/// columns (12 x 8 bytes x `LANES`) stay in the L1 cache.
+const LANES: usize = 128;
+
+/// The kernel on up to [`LANES`] options, as a sequence of short loops
+/// (logarithm, discount factors, Gaussian exponential, the two normal CDFs,
+/// then the Greeks). Each loop body is short, so the processor overlaps many
+/// iterations; one long body would be bound by the latency of its
+/// polynomial chains. Writes `[delta, gamma, vega, theta, rho]` into
+/// `greeks` when `GREEKS`. The value is NaN where the scalar kernel must
+/// redo the option; returns true if there is any such option.
 #[inline(always)]
-fn option_kernel<const GREEKS: bool>(
-    code: f64,
-    s: f64,
-    k: f64,
-    t: f64,
-    vol: f64,
-    r: f64,
-    b: f64,
-) -> [f64; 6] {
+fn staged_kernel<const GREEKS: bool, const FMA: bool>(
+    input: &Columns<'_>,
+    value: &mut [f64],
+    greeks: &mut [&mut [f64]; 5],
+) -> bool {
     use crate::math::normal::anorm::ROOT32;
-    let phi = if code > 0.0 { 1.0 } else { -1.0 };
-    let black76 = code * phi > 1.5;
-    let sqrt_t = t.sqrt();
-    let sd = (vol * sqrt_t).max(f64::MIN_POSITIVE);
-    let growth = fast::exp(b * t);
-    let x = fast::ln(s / k) + b * t;
-    let d1 = x / sd + 0.5 * sd;
-    let d2 = d1 - sd;
-    let df = fast::exp(-r * t);
-    let carry_df = df * growth;
-    // exp(-d2^2/2) = exp(-d1^2/2) F/K: one exponential serves both
-    // densities. It is taken at the smaller |d|, so the other density is a
-    // product that can only underflow, never overflow.
-    let forward_over_strike = (s / k) * growth;
-    let d1_nearer = d1.abs() <= d2.abs();
-    let e_near = exp_neg_half_square(d1.abs().min(d2.abs()));
-    let e_far = e_near
-        * if d1_nearer {
+    let n = value.len();
+    // Copy the inputs into local columns first, one stream at a time. The
+    // caller's columns are separate allocations that are often page
+    // aligned alike; reading all of them element by element would map them
+    // to the same L1 sets and thrash the cache.
+    let local = |src: &[f64]| {
+        let mut col = [0.0; LANES];
+        col[..n].copy_from_slice(&src[..n]);
+        col
+    };
+    let (code, s, k, t) = (
+        local(input.code),
+        local(input.underlying),
+        local(input.strike),
+        local(input.years),
+    );
+    let (vol, r, b) = (local(input.vol), local(input.rate), local(input.carry));
+    let mut sqrt_t = [0.0; LANES];
+    let mut sd = [0.0; LANES];
+    let mut d1 = [0.0; LANES];
+    let mut d2 = [0.0; LANES];
+    let mut growth = [0.0; LANES];
+    let mut df = [0.0; LANES];
+    let mut e1 = [0.0; LANES];
+    let mut e2 = [0.0; LANES];
+    let mut cdf1 = [0.0; LANES];
+    let mut cdf2 = [0.0; LANES];
+    let mut out_value = [0.0; LANES];
+    let mut out = [[0.0; LANES]; 5];
+    for i in 0..n {
+        sqrt_t[i] = t[i].sqrt();
+        sd[i] = (vol[i] * sqrt_t[i]).max(f64::MIN_POSITIVE);
+        let x = fast::madd::<FMA>(b[i], t[i], fast::ln_with::<FMA>(s[i] / k[i]));
+        d1[i] = x / sd[i] + 0.5 * sd[i];
+        d2[i] = d1[i] - sd[i];
+    }
+    for i in 0..n {
+        growth[i] = fast::exp_with::<FMA>(b[i] * t[i]);
+        df[i] = fast::exp_with::<FMA>(-r[i] * t[i]);
+    }
+    for i in 0..n {
+        // exp(-d2^2/2) = exp(-d1^2/2) F/K: one exponential serves both
+        // densities. It is taken at the smaller |d|, so the other density is
+        // a product that can only underflow, never overflow.
+        let forward_over_strike = (s[i] / k[i]) * growth[i];
+        let d1_nearer = d1[i].abs() <= d2[i].abs();
+        let e_near = exp_neg_half_square::<FMA>(d1[i].abs().min(d2[i].abs()));
+        let ratio = if d1_nearer {
             forward_over_strike
         } else {
             1.0 / forward_over_strike
         };
-    let e1 = if d1_nearer { e_near } else { e_far };
-    let e2 = if d1_nearer { e_far } else { e_near };
-    let pdf1 = e1 * FRAC_1_SQRT_2PI;
-    let cdf1 = norm_cdf_given_exp(phi * d1, e1);
-    let cdf2 = norm_cdf_given_exp(phi * d2, e2);
-    let s_carry = s * carry_df;
-    let k_df = k * df;
-    let a = s_carry * cdf1;
-    let c = k_df * cdf2;
-    let naive = phi * (a - c);
-    // NaN-safe: a NaN difference counts as cancelled.
-    let keeps_digits = naive > CANCELLATION_RATIO * a.max(c);
-    let cancels = !keeps_digits;
-    let delta = phi * carry_df * cdf1;
-    let gamma = carry_df * pdf1 / (s * sd);
-    let vega = s_carry * pdf1 * sqrt_t;
-    let theta = -s_carry * pdf1 * vol / (2.0 * sqrt_t)
-        - phi * (b - r) * s_carry * cdf1
-        - phi * r * k_df * cdf2;
-    let rho = if black76 {
-        -t * naive
-    } else {
-        phi * t * k_df * cdf2
-    };
-    // NaN marks the option for the scalar pass: cancellation, a |d| in the
-    // asymptotic region of the normal CDF, or any non-finite output (the
-    // sum is non-finite if any term is).
-    let in_range = d1.abs().max(d2.abs()) <= ROOT32;
-    let all_finite = if GREEKS {
-        (naive + delta + gamma + vega + theta + rho).is_finite()
-    } else {
-        naive.is_finite()
-    };
-    let value = if cancels || !in_range || !all_finite {
-        f64::NAN
-    } else {
-        naive
-    };
-    [value, delta, gamma, vega, theta, rho]
+        let e_far = e_near * ratio;
+        e1[i] = if d1_nearer { e_near } else { e_far };
+        e2[i] = if d1_nearer { e_far } else { e_near };
+    }
+    for i in 0..n {
+        let phi = if code[i] > 0.0 { 1.0 } else { -1.0 };
+        cdf1[i] = norm_cdf_given_exp::<FMA>(phi * d1[i], e1[i]);
+    }
+    for i in 0..n {
+        let phi = if code[i] > 0.0 { 1.0 } else { -1.0 };
+        cdf2[i] = norm_cdf_given_exp::<FMA>(phi * d2[i], e2[i]);
+    }
+    let mut flagged = false;
+    for i in 0..n {
+        let phi = if code[i] > 0.0 { 1.0 } else { -1.0 };
+        let carry_df = df[i] * growth[i];
+        let s_carry = s[i] * carry_df;
+        let k_df = k[i] * df[i];
+        let a = s_carry * cdf1[i];
+        let c = k_df * cdf2[i];
+        let naive = phi * (a - c);
+        // NaN-safe: a NaN difference counts as cancelled.
+        let keeps_digits = naive > CANCELLATION_RATIO * a.max(c);
+        let in_range = d1[i].abs().max(d2[i].abs()) <= ROOT32;
+        let mut all_finite = naive.is_finite();
+        if GREEKS {
+            let black76 = code[i] * phi > 1.5;
+            let pdf1 = e1[i] * FRAC_1_SQRT_2PI;
+            let delta = phi * carry_df * cdf1[i];
+            let gamma = carry_df * pdf1 / (s[i] * sd[i]);
+            let vega = s_carry * pdf1 * sqrt_t[i];
+            let theta = -s_carry * pdf1 * vol[i] / (2.0 * sqrt_t[i])
+                - phi * (b[i] - r[i]) * s_carry * cdf1[i]
+                - phi * r[i] * k_df * cdf2[i];
+            let rho = if black76 {
+                -t[i] * naive
+            } else {
+                phi * t[i] * k_df * cdf2[i]
+            };
+            // The sum is non-finite if any term is.
+            all_finite = (naive + delta + gamma + vega + theta + rho).is_finite();
+            out[0][i] = delta;
+            out[1][i] = gamma;
+            out[2][i] = vega;
+            out[3][i] = theta;
+            out[4][i] = rho;
+        }
+        // NaN marks the option for the scalar pass: cancellation, a |d| in
+        // the asymptotic region of the normal CDF, or a non-finite output.
+        let redo = !keeps_digits || !in_range || !all_finite;
+        out_value[i] = if redo { f64::NAN } else { naive };
+        flagged |= redo;
+    }
+    value.copy_from_slice(&out_value[..n]);
+    if GREEKS {
+        for (dst, src) in greeks.iter_mut().zip(out.iter()) {
+            dst.copy_from_slice(&src[..n]);
+        }
+    }
+    flagged
 }
 
 /// Below this ratio of the price to its larger term the direct difference
@@ -527,19 +611,24 @@ fn option_kernel<const GREEKS: bool>(
 /// strikes within +-50% of spot falls below it.
 const CANCELLATION_RATIO: f64 = 1.0 / 64.0;
 
-/// `exp(-x^2/2)` with `x^2` split exactly (Dekker), so the only error is
-/// that of `exp`.
+/// `exp(-x^2/2)` with `x^2` split exactly (`hi + lo`: by one fused
+/// multiply-add, or by Dekker's product with Veltkamp's split), so the only
+/// error is that of `exp`.
 #[inline(always)]
-fn exp_neg_half_square(x: f64) -> f64 {
+fn exp_neg_half_square<const FMA: bool>(x: f64) -> f64 {
     // Beyond 40 the result is 0 anyway; the clamp keeps the split exact.
     let x = x.abs().min(40.0);
-    const SPLITTER: f64 = 134_217_729.0;
     let hi = x * x;
-    let c = SPLITTER * x;
-    let x_hi = c - (c - x);
-    let x_lo = x - x_hi;
-    let lo = ((x_hi * x_hi - hi) + 2.0 * x_hi * x_lo) + x_lo * x_lo;
-    let e = fast::exp(-0.5 * hi);
+    let lo = if FMA {
+        x.mul_add(x, -hi)
+    } else {
+        const SPLITTER: f64 = 134_217_729.0;
+        let c = SPLITTER * x;
+        let x_hi = c - (c - x);
+        let x_lo = x - x_hi;
+        ((x_hi * x_hi - hi) + 2.0 * x_hi * x_lo) + x_lo * x_lo
+    };
+    let e = fast::exp_with::<FMA>(-0.5 * hi);
     e - e * (0.5 * lo)
 }
 
@@ -549,28 +638,30 @@ fn exp_neg_half_square(x: f64) -> f64 {
 /// `sqrt(32)` (the asymptotic region) the kernel marks the option for the
 /// scalar pass instead.
 #[inline(always)]
-fn norm_cdf_given_exp(x: f64, e: f64) -> f64 {
+fn norm_cdf_given_exp<const FMA: bool>(x: f64, e: f64) -> f64 {
     use crate::math::normal::anorm::{A, B, C, D, THRSH};
+    use fast::madd;
     let y = x.abs();
-    // Region 1, |x| <= 0.66291: Phi = 1/2 + x A(x^2)/B(x^2).
+    // Region 1, |x| <= 0.66291: Phi = 1/2 + x A(x^2)/B(x^2), Horner form.
     let z = y * y;
-    let mut n1 = A[4] * z;
-    let mut d1 = z;
-    for i in 0..3 {
-        n1 = (n1 + A[i]) * z;
-        d1 = (d1 + B[i]) * z;
+    let mut n1 = A[4];
+    for &a in &A[..4] {
+        n1 = madd::<FMA>(n1, z, a);
     }
-    let n1 = x * (n1 + A[3]);
-    let d1 = d1 + B[3];
+    let n1 = x * n1;
+    let mut d1 = z + B[0];
+    for &b in &B[1..] {
+        d1 = madd::<FMA>(d1, z, b);
+    }
     // Region 2, 0.66291 < |x| <= sqrt(32): Phi(-|x|) = e C(y)/D(y).
-    let mut n2 = C[8] * y;
-    let mut d2 = y;
-    for i in 0..7 {
-        n2 = (n2 + C[i]) * y;
-        d2 = (d2 + D[i]) * y;
+    let mut n2 = C[8];
+    for &c in &C[..8] {
+        n2 = madd::<FMA>(n2, y, c);
     }
-    let n2 = n2 + C[7];
-    let d2 = d2 + D[7];
+    let mut d2 = y + D[0];
+    for &d in &D[1..] {
+        d2 = madd::<FMA>(d2, y, d);
+    }
     let region1 = y <= THRSH;
     let q = if region1 { n1 } else { n2 } / if region1 { d1 } else { d2 };
     let lower = e * q;
@@ -681,7 +772,7 @@ mod tests {
     }
 
     #[test]
-    fn generic_and_simd_paths_agree_bitwise() {
+    fn generic_and_fused_paths_agree() {
         let (batch, _) = mixed(5_000, 3);
         let mut simd = GreeksBatch::default();
         simd.resize(batch.len());
@@ -700,9 +791,23 @@ mod tests {
         };
         block(&mut simd, dispatch::<true>);
         block(&mut generic, block_generic::<true>);
+        // The paths differ only in fused multiply-add rounding. Options
+        // marked for the scalar pass (NaN value) are redone there.
         for i in 0..batch.len() {
-            assert_eq!(simd.value[i].to_bits(), generic.value[i].to_bits());
-            assert_eq!(simd.vega[i].to_bits(), generic.vega[i].to_bits());
+            if simd.value[i].is_nan() || generic.value[i].is_nan() {
+                assert!(simd.value[i].is_nan() == generic.value[i].is_nan() || i == usize::MAX);
+                continue;
+            }
+            for (a, b) in [
+                (simd.value[i], generic.value[i]),
+                (simd.vega[i], generic.vega[i]),
+                (simd.delta[i], generic.delta[i]),
+            ] {
+                assert!(
+                    a.is_nan() && b.is_nan() || (a - b).abs() <= 1e-13 * b.abs() + 1e-300,
+                    "{i}: {a} vs {b}"
+                );
+            }
         }
     }
 
@@ -712,7 +817,9 @@ mod tests {
         let n = 100_000;
         for i in 0..=n {
             let x = -5.656 + 11.312 * f64::from(i) / f64::from(n);
-            let got = norm_cdf_given_exp(x, exp_neg_half_square(x));
+            let got = norm_cdf_given_exp::<false>(x, exp_neg_half_square::<false>(x));
+            let fused = norm_cdf_given_exp::<true>(x, exp_neg_half_square::<true>(x));
+            assert!((fused / got - 1.0).abs() < 1e-14, "{x}");
             let want = norm_cdf(x);
             if want > 1e-300 {
                 worst = worst.max((got / want - 1.0).abs());

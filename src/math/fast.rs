@@ -7,8 +7,17 @@
 //! correctly rounded result over the domain documented on each function
 //! (tested against `std` in this module's tests).
 //!
-//! They only use `+ - * /` and bit operations, never fused multiply-add, so
-//! results are bit-identical whatever SIMD width the loop is compiled for.
+//! Each comes in two instantiations: `FMA = false` uses only `+ - * /` and
+//! bit operations; `FMA = true` evaluates the polynomial steps with fused
+//! multiply-add, for code compiled with the `fma` target feature (it would
+//! call a slow software `fma` elsewhere). Within one instantiation results
+//! are bit-identical whatever SIMD width the loop is compiled for.
+
+/// `a * b + c`, fused (one rounding) when `FMA`.
+#[inline(always)]
+pub fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
 
 /// `1.5 * 2^52`: adding it rounds a float of magnitude < 2^51 to an integer
 /// held in the low mantissa bits.
@@ -51,7 +60,14 @@ pub const EXP_OVERFLOW: f64 = 709.0;
 /// `e^x`. Domain: any `x`; results below `e^-708.3` flush to `0`, inputs
 /// above 709 saturate (`~8.2e307`). NaN propagates.
 #[inline(always)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn exp(x: f64) -> f64 {
+    exp_with::<false>(x)
+}
+
+/// [`exp`], with fused multiply-add when `FMA`.
+#[inline(always)]
+pub fn exp_with<const FMA: bool>(x: f64) -> f64 {
     let xc = x.clamp(EXP_UNDERFLOW, EXP_OVERFLOW);
     // k = round(x / ln 2), as a float and in the low bits of `shifted`.
     let shifted = xc * INV_LN2 + ROUNDING_MAGIC;
@@ -61,15 +77,15 @@ pub fn exp(x: f64) -> f64 {
     // e^r = 1 + r + r^2 P(r), P of degree 9 fitted for relative error on
     // |r| <= ln2/2 (scripts/fit_fast_exp.py: 1.3e-16 in double).
     let p = EXP_P[9];
-    let p = p * r + EXP_P[8];
-    let p = p * r + EXP_P[7];
-    let p = p * r + EXP_P[6];
-    let p = p * r + EXP_P[5];
-    let p = p * r + EXP_P[4];
-    let p = p * r + EXP_P[3];
-    let p = p * r + EXP_P[2];
-    let p = p * r + EXP_P[1];
-    let p = p * r + EXP_P[0];
+    let p = madd::<FMA>(p, r, EXP_P[8]);
+    let p = madd::<FMA>(p, r, EXP_P[7]);
+    let p = madd::<FMA>(p, r, EXP_P[6]);
+    let p = madd::<FMA>(p, r, EXP_P[5]);
+    let p = madd::<FMA>(p, r, EXP_P[4]);
+    let p = madd::<FMA>(p, r, EXP_P[3]);
+    let p = madd::<FMA>(p, r, EXP_P[2]);
+    let p = madd::<FMA>(p, r, EXP_P[1]);
+    let p = madd::<FMA>(p, r, EXP_P[0]);
     // e^r = 1 + r + r^2 p, summed small-to-large.
     let er = 1.0 + (r + r * r * p);
     // 2^k from the integer in `shifted`'s low bits.
@@ -83,7 +99,14 @@ pub fn exp(x: f64) -> f64 {
 /// other inputs give unspecified finite or non-finite values, so callers
 /// validate first.
 #[inline(always)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn ln(x: f64) -> f64 {
+    ln_with::<false>(x)
+}
+
+/// [`ln`], with fused multiply-add when `FMA`.
+#[inline(always)]
+pub fn ln_with<const FMA: bool>(x: f64) -> f64 {
     let bits = x.to_bits();
     let exponent_field = (bits >> 52) & 0x7ff;
     // Mantissa scaled into [1, 2).
@@ -100,12 +123,12 @@ pub fn ln(x: f64) -> f64 {
     // R(z) = 2 (atanh(s)/s - 1) = z Q(z), Q of degree 6 fitted on the
     // range of z (scripts/fit_fast_ln.py: 1.9e-16 relative for ln in double).
     let q = LN_Q[6];
-    let q = q * z + LN_Q[5];
-    let q = q * z + LN_Q[4];
-    let q = q * z + LN_Q[3];
-    let q = q * z + LN_Q[2];
-    let q = q * z + LN_Q[1];
-    let q = q * z + LN_Q[0];
+    let q = madd::<FMA>(q, z, LN_Q[5]);
+    let q = madd::<FMA>(q, z, LN_Q[4]);
+    let q = madd::<FMA>(q, z, LN_Q[3]);
+    let q = madd::<FMA>(q, z, LN_Q[2]);
+    let q = madd::<FMA>(q, z, LN_Q[1]);
+    let q = madd::<FMA>(q, z, LN_Q[0]);
     let r = z * q;
     let hfsq = 0.5 * f * f;
     // ln(1 + f) = f - (hfsq - s (hfsq + R)) (fdlibm's arrangement).
