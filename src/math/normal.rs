@@ -488,7 +488,7 @@ const NORM_MIDDLE_DEN: [f64; 9] = [
     1.0, NORM_D[0], NORM_D[1], NORM_D[2], NORM_D[3], NORM_D[4], NORM_D[5], NORM_D[6], NORM_D[7],
 ];
 /// `Phi(-y)` asymptotic part on `y > sqrt(32)` (in `1/y^2`): numerator, `P[5]` leading.
-const NORM_P: [f64; 6] = [
+pub(crate) const NORM_P: [f64; 6] = [
     2.158_985_340_579_569_9e-1,
     1.274_011_611_602_473_639e-1,
     2.223_527_787_064_980_7e-2,
@@ -497,7 +497,7 @@ const NORM_P: [f64; 6] = [
     2.307_344_176_494_017_303e-2,
 ];
 /// `Phi(-y)` asymptotic part on `y > sqrt(32)`: denominator.
-const NORM_Q: [f64; 5] = [
+pub(crate) const NORM_Q: [f64; 5] = [
     1.284_260_096_144_911_21,
     4.682_382_124_808_651_18e-1,
     6.598_813_786_892_855_15e-2,
@@ -879,4 +879,5 @@ pub(crate) mod anorm {
     pub(crate) use super::{
         NORM_A as A, NORM_B as B, NORM_C as C, NORM_D as D, NORM_THRSH as THRSH,
     };
+    pub(crate) use super::{NORM_P as P, NORM_Q as Q};
 }
