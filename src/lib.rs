@@ -61,8 +61,8 @@ pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };
 pub use pricing::{
-    BsInputs, InstrumentGreeks, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS,
-    black_scholes, instrument_greeks, option_inputs,
+    BsInputs, InstrumentGreeks, MAX_ABS_RATE, MAX_PRICE, MAX_VOLATILITY, MAX_YEARS, MIN_PRICE,
+    MIN_VOLATILITY, MIN_YEARS, black_scholes, instrument_greeks, option_inputs,
 };
 pub use pricing::{black_price, implied_volatility, price};
 pub use scenario::{

@@ -378,9 +378,10 @@ mod tests {
 
     #[test]
     fn tiny_expiry_and_deep_tails_do_not_panic() {
-        for t in [1e-12, 1e-8, 1.0 / 365.0 / 24.0, 1.0] {
+        use crate::pricing::{MIN_VOLATILITY, MIN_YEARS};
+        for t in [MIN_YEARS, 1e-8, 1.0 / 365.0 / 24.0, 1.0] {
             for k in [1e-3, 90.0, 100.0, 110.0, 1e5] {
-                for vol in [1e-6, 0.5, MAX_VOLATILITY] {
+                for vol in [MIN_VOLATILITY, 0.5, MAX_VOLATILITY] {
                     let i = BsInputs::new(
                         OptionKind::Put,
                         OptionModel::BlackScholesMerton,

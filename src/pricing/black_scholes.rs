@@ -6,7 +6,7 @@
 //! ch. 1 and 2; Merton 1973). `b = r - q` prices off spot; Black-76 is the
 //! same formula on the forward with `b = 0` (Black 1976).
 
-use crate::error::{Error, Result, finite, positive};
+use crate::error::{Error, Result};
 use crate::greeks::Greeks;
 use crate::instrument::{OptionKind, OptionModel};
 use crate::math::{norm_cdf, norm_pdf};
@@ -15,8 +15,15 @@ use crate::math::{norm_cdf, norm_pdf};
 pub const MAX_VOLATILITY: f64 = 10.0;
 /// Largest accepted time to expiry (100 years).
 pub const MAX_YEARS: f64 = 100.0;
-/// Largest accepted `|ln(underlying / strike)|` (a ratio within 1e+-100).
-pub const MAX_ABS_LOG_MONEYNESS: f64 = 230.0;
+/// Smallest accepted volatility (0.01% a year): below it the Greeks of an
+/// at-the-money option near expiry are no longer representable.
+pub const MIN_VOLATILITY: f64 = 1e-4;
+/// Smallest accepted time to expiry: one millisecond, in years.
+pub const MIN_YEARS: f64 = 1.0 / crate::units::MILLIS_PER_YEAR;
+/// Smallest accepted underlying price or strike.
+pub const MIN_PRICE: f64 = 1e-12;
+/// Largest accepted underlying price or strike.
+pub const MAX_PRICE: f64 = 1e15;
 /// Largest accepted size of a rate or carry yield (100% a year).
 pub const MAX_ABS_RATE: f64 = 1.0;
 
@@ -54,10 +61,13 @@ impl BsInputs {
     /// compounded. `carry_yield` is ignored by Black-76 (the forward carries it).
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] unless `underlying`, `strike`, `years` and
-    /// `vol` are finite and positive, `vol <= 10`, `years <= 100`,
-    /// `underlying / strike` is within `1e-100..1e100`, and the rates are
-    /// finite with `|rate| <= 1`.
+    /// [`Error::InvalidInput`] naming the input unless `underlying` and
+    /// `strike` are within [`MIN_PRICE`]..[`MAX_PRICE`], `years` within
+    /// [`MIN_YEARS`] (1 ms)..[`MAX_YEARS`], `vol` within
+    /// [`MIN_VOLATILITY`]..[`MAX_VOLATILITY`], and both rates within
+    /// `[-1, 1]`. Inside this domain every output of [`black_scholes`] is
+    /// finite (the at-the-money gamma at the shortest expiry and lowest vol
+    /// is about 1e9 / underlying).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: OptionKind,
@@ -69,43 +79,49 @@ impl BsInputs {
         rate: f64,
         carry_yield: f64,
     ) -> Result<Self> {
-        positive("underlying price", underlying)?;
-        positive("strike", strike)?;
-        positive("time to expiry (years)", years)?;
-        positive("volatility", vol)?;
-        finite("rate", rate)?;
-        finite("carry yield", carry_yield)?;
-        if vol > MAX_VOLATILITY {
-            return Err(Error::InvalidInput {
-                what: "volatility",
-                rule: "<= 10 (1000%)",
-                value: vol,
-            });
-        }
-        if years > MAX_YEARS {
-            return Err(Error::InvalidInput {
-                what: "time to expiry (years)",
-                rule: "<= 100",
-                value: years,
-            });
-        }
-        let log_moneyness = (underlying.ln() - strike.ln()).abs();
-        if log_moneyness > MAX_ABS_LOG_MONEYNESS {
-            return Err(Error::InvalidInput {
-                what: "underlying / strike",
-                rule: "within [1e-100, 1e100]",
-                value: underlying / strike,
-            });
-        }
-        for (what, value) in [("rate", rate), ("carry yield", carry_yield)] {
-            if value.abs() > MAX_ABS_RATE {
-                return Err(Error::InvalidInput {
-                    what,
-                    rule: "within [-1, 1]",
-                    value,
-                });
+        let check = |what: &'static str, value: f64, low: f64, high: f64, rule: &'static str| {
+            if value.is_finite() && value >= low && value <= high {
+                Ok(())
+            } else {
+                Err(Error::InvalidInput { what, rule, value })
             }
-        }
+        };
+        check(
+            "underlying price",
+            underlying,
+            MIN_PRICE,
+            MAX_PRICE,
+            "within [1e-12, 1e15]",
+        )?;
+        check(
+            "strike",
+            strike,
+            MIN_PRICE,
+            MAX_PRICE,
+            "within [1e-12, 1e15]",
+        )?;
+        check(
+            "time to expiry (years)",
+            years,
+            MIN_YEARS,
+            MAX_YEARS,
+            "within [1 ms, 100 years]",
+        )?;
+        check(
+            "volatility",
+            vol,
+            MIN_VOLATILITY,
+            MAX_VOLATILITY,
+            "within [1e-4, 10]",
+        )?;
+        check("rate", rate, -MAX_ABS_RATE, MAX_ABS_RATE, "within [-1, 1]")?;
+        check(
+            "carry yield",
+            carry_yield,
+            -MAX_ABS_RATE,
+            MAX_ABS_RATE,
+            "within [-1, 1]",
+        )?;
         Ok(BsInputs {
             kind,
             model,
@@ -257,3 +273,94 @@ fn price_from_parts(
 /// Below this ratio of the price to its larger term, the direct difference
 /// has lost more than two bits and the accurate path is taken.
 const CANCELLATION_RATIO: f64 = 0.25;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every output is finite at every corner of the validated domain, and
+    /// the value stays within its no-arbitrage bounds.
+    #[test]
+    fn corners_of_the_domain_give_finite_greeks() {
+        let prices = [MIN_PRICE, 1.0, MAX_PRICE];
+        let years = [MIN_YEARS, 1.0, MAX_YEARS];
+        let vols = [MIN_VOLATILITY, 0.5, MAX_VOLATILITY];
+        let rates = [-MAX_ABS_RATE, 0.0, MAX_ABS_RATE];
+        let mut checked = 0;
+        for kind in [OptionKind::Call, OptionKind::Put] {
+            for model in [OptionModel::BlackScholesMerton, OptionModel::Black76] {
+                for &s in &prices {
+                    for &k in &prices {
+                        for &t in &years {
+                            for &v in &vols {
+                                for &r in &rates {
+                                    for &q in &rates {
+                                        let inputs =
+                                            BsInputs::new(kind, model, s, k, t, v, r, q).unwrap();
+                                        let g = black_scholes(&inputs);
+                                        assert!(g.is_finite(), "{inputs:?} -> {g:?}");
+                                        assert!(g.value >= 0.0, "{inputs:?} -> {g:?}");
+                                        checked += 1;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 4 * 3usize.pow(6));
+    }
+
+    #[test]
+    fn rejects_inputs_outside_the_domain() {
+        let ok = |s, k, t, v| {
+            BsInputs::new(
+                OptionKind::Call,
+                OptionModel::BlackScholesMerton,
+                s,
+                k,
+                t,
+                v,
+                0.0,
+                0.0,
+            )
+        };
+        assert!(ok(100.0, 100.0, 1.0, 0.2).is_ok());
+        for (s, k, t, v) in [
+            (0.0, 100.0, 1.0, 0.2),
+            (100.0, -1.0, 1.0, 0.2),
+            (100.0, 100.0, 0.0, 0.2),
+            (100.0, 100.0, 1.0, 0.0),
+            (100.0, 100.0, 1.0, 1e-5),
+            (f64::NAN, 100.0, 1.0, 0.2),
+            (100.0, f64::INFINITY, 1.0, 0.2),
+            (100.0, 100.0, 101.0, 0.2),
+            (1e16, 100.0, 1.0, 0.2),
+        ] {
+            let err = ok(s, k, t, v).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+        }
+    }
+
+    /// Near expiry the value tends to the discounted intrinsic value.
+    #[test]
+    fn short_expiry_limit_is_intrinsic() {
+        let g = black_scholes(
+            &BsInputs::new(
+                OptionKind::Put,
+                OptionModel::BlackScholesMerton,
+                90.0,
+                100.0,
+                MIN_YEARS,
+                0.5,
+                0.05,
+                0.0,
+            )
+            .unwrap(),
+        );
+        assert!((g.value - 10.0).abs() < 1e-6, "{}", g.value);
+        assert!((g.delta + 1.0).abs() < 1e-9);
+        assert_eq!(g.gamma, 0.0);
+    }
+}

@@ -8,7 +8,8 @@ mod black_scholes;
 mod implied_vol;
 
 pub use black_scholes::{
-    BsInputs, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, MAX_YEARS, black_scholes,
+    BsInputs, MAX_ABS_RATE, MAX_PRICE, MAX_VOLATILITY, MAX_YEARS, MIN_PRICE, MIN_VOLATILITY,
+    MIN_YEARS, black_scholes,
 };
 pub use implied_vol::{black_price, implied_volatility};
 
