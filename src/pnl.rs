@@ -835,3 +835,126 @@ impl Shocked {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instrument::{OptionKind, PerpetualContract};
+    use crate::market::VolSurface;
+    use crate::units::{Timestamp, YearFraction};
+
+    fn btc() -> UnderlyingId {
+        UnderlyingId::new("BTC").unwrap()
+    }
+
+    fn market() -> MarketSnapshot {
+        MarketSnapshot::builder(Timestamp::from_ymd_hms(2026, 1, 1, 0, 0, 0).unwrap())
+            .underlying(
+                btc(),
+                UnderlyingMarket::new(100_000.0, 0.04, 0.01, VolSurface::flat(0.5).unwrap())
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn precomputed_vol_shocks_match_shock_kind_apply_bitwise() {
+        let m = market();
+        for kind in [ShockKind::Absolute, ShockKind::Relative, ShockKind::Log] {
+            let sizes = vec![-0.3, -0.01, 0.0, 0.123_456_789, 0.7];
+            let set = ScenarioSet::new(
+                vec![(RiskFactor::Vol(btc()), kind)],
+                sizes.clone(),
+                YearFraction::ZERO,
+            )
+            .unwrap();
+            let shocked = Shocked::new(&set, &btc(), m.underlying(&btc()).unwrap()).unwrap();
+            for (i, size) in sizes.iter().enumerate() {
+                let s = shocked.at(i, Some(0.55)).unwrap();
+                assert_eq!(s.vol.to_bits(), kind.apply(0.55, *size).to_bits());
+                assert_eq!(s.spot, 100_000.0);
+            }
+        }
+    }
+
+    #[test]
+    fn single_instrument_revaluation_and_lookup() {
+        let m = market();
+        let set = ScenarioSet::new(
+            vec![(RiskFactor::Spot(btc()), ShockKind::Relative)],
+            vec![-0.5, 0.25],
+            YearFraction::ZERO,
+        )
+        .unwrap();
+        let perp = ListedInstrument {
+            id: InstrumentId::new("P").unwrap(),
+            instrument: Instrument::Perpetual(
+                PerpetualContract::new(btc())
+                    .with_multiplier(10.0)
+                    .unwrap()
+                    .with_settlement(Settlement::Inverse),
+            ),
+        };
+        let a = revalue(&perp, &m, &set, Revaluation::Full).unwrap();
+        // Coin P&L of 10 USD face long: 10 (1/S0 - 1/S1).
+        assert!((a.native()[0] - 10.0 * (1.0 / 100_000.0 - 1.0 / 50_000.0)).abs() < 1e-18);
+        assert!((a.quote()[1] - a.native()[1] * 125_000.0).abs() < 1e-15);
+        assert_eq!(a.base_value(), -10.0 / 100_000.0);
+        assert_eq!((a.len(), a.is_empty()), (2, false));
+        let mut instruments = InstrumentSet::new();
+        instruments
+            .insert(perp.id.clone(), perp.instrument.clone())
+            .unwrap();
+        let arrays = RiskArrays::compute(&instruments, &m, &set, Revaluation::Full).unwrap();
+        assert_eq!(arrays.get(&perp.id).unwrap(), &a);
+        assert_eq!(arrays.scenarios(), 2);
+        assert_eq!(arrays.method(), Revaluation::Full);
+        assert!(matches!(
+            arrays.get(&InstrumentId::new("X").unwrap()),
+            Err(Error::UnknownInstrument(_))
+        ));
+    }
+
+    #[test]
+    fn expired_option_is_an_error_naming_the_instrument() {
+        let m = market();
+        let set = ScenarioSet::new(
+            vec![(RiskFactor::Spot(btc()), ShockKind::Log)],
+            vec![0.0],
+            YearFraction::ZERO,
+        )
+        .unwrap();
+        let old = ListedInstrument {
+            id: InstrumentId::new("OLD").unwrap(),
+            instrument: Instrument::Option(
+                OptionContract::new(btc(), OptionKind::Call, 1.0, m.as_of()).unwrap(),
+            ),
+        };
+        match revalue(&old, &m, &set, Revaluation::Full) {
+            Err(Error::InInstrument { id, source }) => {
+                assert_eq!(id.as_str(), "OLD");
+                assert!(matches!(*source, Error::Expired { .. }));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn revaluation_serde_names() {
+        assert_eq!(
+            serde_json::to_string(&Revaluation::Sensitivity).unwrap(),
+            "\"sensitivity\""
+        );
+        let back: Revaluation = serde_json::from_str("\"full\"").unwrap();
+        assert_eq!(back, Revaluation::Full);
+    }
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<RiskArray>();
+        check::<RiskArrays>();
+    }
+}
