@@ -23,7 +23,9 @@ use crate::instrument::{
 };
 use crate::market::{MarketSnapshot, RiskFactor, UnderlyingMarket};
 use crate::portfolio::{InstrumentSet, ListedInstrument, Portfolio};
-use crate::pricing::{BsInputs, instrument_greeks, option_inputs};
+use crate::pricing::{
+    BsInputs, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, instrument_greeks, option_inputs,
+};
 use crate::scenario::{ScenarioSet, ShockKind};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
@@ -528,6 +530,19 @@ fn full_option(
     // scenario when neither rate nor carry yield is shocked.
     let fixed_growth = ((shocks.base.rate - shocks.base.carry) * years).exp();
     let carry_fixed = shocks.carry_fixed();
+    // Contract terms at the horizon (today's market numbers are placeholders).
+    let terms = BsInputs::new(
+        option.kind(),
+        option.model(),
+        base.underlying(),
+        option.strike(),
+        years,
+        base.vol(),
+        base.rate(),
+        base.carry_yield(),
+    )?;
+    let lowest = option.strike() * (-MAX_ABS_LOG_MONEYNESS).exp();
+    let highest = option.strike() * MAX_ABS_LOG_MONEYNESS.exp();
     for i in 0..n {
         let s = shocks.at(i, Some(base_vol))?;
         let underlying = match option.model() {
@@ -535,27 +550,39 @@ fn full_option(
             OptionModel::Black76 if carry_fixed => s.spot * fixed_growth,
             OptionModel::Black76 => s.spot * ((s.rate - s.carry) * years).exp(),
         };
-        let inputs = BsInputs::new(
-            option.kind(),
-            option.model(),
-            underlying,
-            option.strike(),
-            years,
-            s.vol,
-            s.rate,
-            s.carry,
-        )
-        .map_err(|e| match e {
-            Error::InvalidInput { what, rule, value } => Error::InvalidShock {
-                scenario: i,
-                factor: shocks.blame(what),
-                what,
-                rule,
-                value,
-            },
-            other => other,
-        })?;
-        batch.push(&inputs);
+        // Cheap domain test of BsInputs::new (spot, vol, rate and carry are
+        // already finite, spot and vol positive); anything it rejects goes
+        // through the full validation, which names the broken rule.
+        let in_domain = underlying >= lowest
+            && underlying <= highest
+            && s.vol <= MAX_VOLATILITY
+            && s.rate.abs() <= MAX_ABS_RATE
+            && s.carry.abs() <= MAX_ABS_RATE;
+        if in_domain {
+            batch.push_shocked(&terms, underlying, s.vol, s.rate, s.carry);
+        } else {
+            let inputs = BsInputs::new(
+                option.kind(),
+                option.model(),
+                underlying,
+                option.strike(),
+                years,
+                s.vol,
+                s.rate,
+                s.carry,
+            )
+            .map_err(|e| match e {
+                Error::InvalidInput { what, rule, value } => Error::InvalidShock {
+                    scenario: i,
+                    factor: shocks.blame(what),
+                    what,
+                    rule,
+                    value,
+                },
+                other => other,
+            })?;
+            batch.push(&inputs);
+        }
         if inverse {
             underlyings.push(underlying);
             spots.push(s.spot);
@@ -644,7 +671,11 @@ fn sensitivity(
         Instrument::Option(o) => {
             let inputs = option_inputs(o, market)?;
             let years = match o.model() {
-                OptionModel::Black76 => Some(horizon_as_of.years_until(o.expiry()).max(0.0)),
+                OptionModel::Black76 => {
+                    let years = horizon_as_of.years_until(o.expiry()).max(0.0);
+                    let growth = ((shocks.base.rate - shocks.base.carry) * years).exp();
+                    Some((years, growth))
+                }
                 OptionModel::BlackScholesMerton => None,
             };
             (Some(inputs.vol()), years)
@@ -652,11 +683,13 @@ fn sensitivity(
         _ => (None, None),
     };
     let base = shocks.base;
+    let carry_fixed = shocks.carry_fixed();
     let inverse = instrument.settlement() == Settlement::Inverse;
     for i in 0..shocks.len {
         let s = shocks.at(i, base_vol)?;
         let du = match forward_years {
-            Some(years) => s.spot * ((s.rate - s.carry) * years).exp() - g.underlying_price,
+            Some((_, growth)) if carry_fixed => s.spot * growth - g.underlying_price,
+            Some((years, _)) => s.spot * ((s.rate - s.carry) * years).exp() - g.underlying_price,
             None => s.spot - base.spot,
         };
         let dvol = base_vol.map_or(0.0, |v| s.vol - v);

@@ -283,6 +283,7 @@ fn sensitivity_converges_to_full_at_third_order() {
     }
 }
 
+#[cfg(feature = "rayon")]
 fn bits(arrays: &RiskArrays) -> Vec<u64> {
     arrays
         .arrays()
@@ -291,6 +292,7 @@ fn bits(arrays: &RiskArrays) -> Vec<u64> {
         .collect()
 }
 
+#[cfg(feature = "rayon")]
 #[test]
 fn results_do_not_depend_on_thread_count() {
     let (set, base) = (instruments(), market());

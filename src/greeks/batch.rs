@@ -126,6 +126,31 @@ impl OptionBatch {
         self.carry.push(inputs.cost_of_carry());
     }
 
+    /// Appends an option with the contract terms (kind, model, strike, time
+    /// to expiry) of `terms` and the given market numbers, without
+    /// re-validating them: the caller guarantees they pass [`BsInputs::new`]
+    /// (revaluation checks shocked inputs with cheaper tests).
+    pub(crate) fn push_shocked(
+        &mut self,
+        terms: &BsInputs,
+        underlying: f64,
+        vol: f64,
+        rate: f64,
+        carry_yield: f64,
+    ) {
+        let (model, carry) = match terms.model() {
+            OptionModel::BlackScholesMerton => (1.0, rate - carry_yield),
+            OptionModel::Black76 => (2.0, 0.0),
+        };
+        self.code.push(terms.kind().sign() * model);
+        self.underlying.push(underlying);
+        self.strike.push(terms.strike());
+        self.years.push(terms.years());
+        self.vol.push(vol);
+        self.rate.push(rate);
+        self.carry.push(carry);
+    }
+
     /// Number of options.
     pub fn len(&self) -> usize {
         self.code.len()
