@@ -507,8 +507,9 @@ fn full_option(
         // Expired within the horizon: intrinsic value on the shocked spot.
         let phi = option.kind().sign();
         let strike = option.strike();
-        for i in 0..n {
-            let s = shocks.at(i, Some(base_vol))?;
+        let vols = shocks.vols(base_vol)?;
+        for (i, &vol) in vols.iter().enumerate() {
+            let s = shocks.at(i, vol);
             let payoff = (phi * (s.spot - strike)).max(0.0);
             values.push(if inverse { payoff / s.spot } else { payoff });
             if inverse {
@@ -543,8 +544,9 @@ fn full_option(
     )?;
     let lowest = option.strike() * (-MAX_ABS_LOG_MONEYNESS).exp();
     let highest = option.strike() * MAX_ABS_LOG_MONEYNESS.exp();
-    for i in 0..n {
-        let s = shocks.at(i, Some(base_vol))?;
+    let vols = shocks.vols(base_vol)?;
+    for (i, &vol) in vols.iter().enumerate() {
+        let s = shocks.at(i, vol);
         let underlying = match option.model() {
             OptionModel::BlackScholesMerton => s.spot,
             OptionModel::Black76 if carry_fixed => s.spot * fixed_growth,
@@ -644,7 +646,7 @@ fn full_delta_one(
         years0,
     );
     for i in 0..shocks.len {
-        let s = shocks.at(i, None)?;
+        let s = shocks.at(i, 0.0);
         let carry = if dated { s.rate - s.carry } else { 0.0 };
         values.push(value(s.spot, carry, years1));
         if settlement == Settlement::Inverse {
@@ -685,8 +687,13 @@ fn sensitivity(
     let base = shocks.base;
     let carry_fixed = shocks.carry_fixed();
     let inverse = instrument.settlement() == Settlement::Inverse;
+    let vols = match base_vol {
+        Some(v) => Some(shocks.vols(v)?),
+        None => None,
+    };
     for i in 0..shocks.len {
-        let s = shocks.at(i, base_vol)?;
+        let vol = vols.as_ref().and_then(|v| v.get(i).copied()).unwrap_or(0.0);
+        let s = shocks.at(i, vol);
         let du = match forward_years {
             Some((_, growth)) if carry_fixed => s.spot * growth - g.underlying_price,
             Some((years, _)) => s.spot * ((s.rate - s.carry) * years).exp() - g.underlying_price,
@@ -828,44 +835,42 @@ impl Shocked {
         chosen.unwrap_or_else(|| self.spot_factor.clone())
     }
 
-    /// The shocked numbers of scenario `i`; `base_vol` is the option's
-    /// sticky-strike vol (`None`: the vol is irrelevant and not checked).
+    /// An option's sticky-strike vol `base_vol` under every scenario's vol
+    /// shock, checked finite and positive.
+    fn vols(&self, base_vol: f64) -> Result<Vec<f64>> {
+        let Some((kind, params, factor)) = &self.vol else {
+            return Ok(vec![base_vol; self.len]);
+        };
+        let vols: Vec<f64> = match kind {
+            ShockKind::Absolute => params.iter().map(|p| base_vol + p).collect(),
+            ShockKind::Relative | ShockKind::Log => params.iter().map(|p| base_vol * p).collect(),
+        };
+        match vols.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+            Some(i) => Err(Error::InvalidShock {
+                scenario: i,
+                factor: factor.clone(),
+                what: "shocked volatility",
+                rule: "finite and > 0",
+                value: vols.get(i).copied().unwrap_or(f64::NAN),
+            }),
+            None => Ok(vols),
+        }
+    }
+
+    /// The (already validated) shocked numbers of scenario `i`, with `vol`
+    /// taken from [`Shocked::vols`] (0 where irrelevant).
     #[inline]
-    fn at(&self, i: usize, base_vol: Option<f64>) -> Result<State> {
+    fn at(&self, i: usize, vol: f64) -> State {
         let pick = |v: &Option<Vec<f64>>, base: f64| match v {
             Some(v) => v.get(i).copied().unwrap_or(base),
             None => base,
         };
-        let spot = self.spot.get(i).copied().unwrap_or(self.base.spot);
-        let rate = pick(&self.rate, self.base.rate);
-        let carry = pick(&self.carry, self.base.carry);
-        let vol = match (base_vol, &self.vol) {
-            (None, _) => 0.0,
-            (Some(v), None) => v,
-            (Some(v), Some((kind, params, factor))) => {
-                let p = params.get(i).copied().unwrap_or(f64::NAN);
-                let vol = match kind {
-                    ShockKind::Absolute => v + p,
-                    ShockKind::Relative | ShockKind::Log => v * p,
-                };
-                if !(vol.is_finite() && vol > 0.0) {
-                    return Err(Error::InvalidShock {
-                        scenario: i,
-                        factor: factor.clone(),
-                        what: "shocked volatility",
-                        rule: "finite and > 0",
-                        value: vol,
-                    });
-                }
-                vol
-            }
-        };
-        Ok(State {
-            spot,
+        State {
+            spot: self.spot.get(i).copied().unwrap_or(self.base.spot),
             vol,
-            rate,
-            carry,
-        })
+            rate: pick(&self.rate, self.base.rate),
+            carry: pick(&self.carry, self.base.carry),
+        }
     }
 }
 
@@ -903,8 +908,9 @@ mod tests {
             )
             .unwrap();
             let shocked = Shocked::new(&set, &btc(), m.underlying(&btc()).unwrap()).unwrap();
+            let vols = shocked.vols(0.55).unwrap();
             for (i, size) in sizes.iter().enumerate() {
-                let s = shocked.at(i, Some(0.55)).unwrap();
+                let s = shocked.at(i, vols[i]);
                 assert_eq!(s.vol.to_bits(), kind.apply(0.55, *size).to_bits());
                 assert_eq!(s.spot, 100_000.0);
             }
