@@ -526,7 +526,6 @@ fn full_option(
     // Row 0: today's inputs, so an unmoved scenario gives exactly zero.
     let mut batch = OptionBatch::with_capacity(n + 1);
     batch.push(&base);
-    let mut underlyings = Vec::with_capacity(if inverse { n } else { 0 });
     // Forward growth as UnderlyingMarket::forward; the same bits in every
     // scenario when neither rate nor carry yield is shocked.
     let fixed_growth = ((shocks.base.rate - shocks.base.carry) * years).exp();
@@ -545,7 +544,50 @@ fn full_option(
     let lowest = option.strike() * (-MAX_ABS_LOG_MONEYNESS).exp();
     let highest = option.strike() * MAX_ABS_LOG_MONEYNESS.exp();
     let vols = shocks.vols(base_vol)?;
-    for (i, &vol) in vols.iter().enumerate() {
+    // Fast path: whole columns, checked with the cheap domain test.
+    fn column(v: &Option<Vec<f64>>, base: f64, n: usize) -> std::borrow::Cow<'_, [f64]> {
+        match v {
+            Some(v) => std::borrow::Cow::Borrowed(v.as_slice()),
+            None => std::borrow::Cow::Owned(vec![base; n]),
+        }
+    }
+    let rates = column(&shocks.rate, shocks.base.rate, n);
+    let carries = column(&shocks.carry, shocks.base.carry, n);
+    let forwards: Vec<f64> = match option.model() {
+        OptionModel::BlackScholesMerton => shocks.spot.clone(),
+        OptionModel::Black76 if carry_fixed => {
+            shocks.spot.iter().map(|s| s * fixed_growth).collect()
+        }
+        OptionModel::Black76 => shocks
+            .spot
+            .iter()
+            .zip(rates.iter().zip(carries.iter()))
+            .map(|(s, (r, q))| s * ((r - q) * years).exp())
+            .collect(),
+    };
+    let all_in_domain = forwards
+        .iter()
+        .zip(&vols)
+        .zip(rates.iter().zip(carries.iter()))
+        .all(|((u, v), (r, q))| {
+            *u >= lowest
+                && *u <= highest
+                && *v <= MAX_VOLATILITY
+                && r.abs() <= MAX_ABS_RATE
+                && q.abs() <= MAX_ABS_RATE
+        });
+    let mut underlyings = Vec::new();
+    if all_in_domain && forwards.len() == n && vols.len() == n {
+        batch.extend_shocked(&terms, &forwards, &vols, &rates, &carries);
+        if inverse {
+            underlyings = forwards;
+            spots.extend_from_slice(&shocks.spot);
+        }
+    } else {
+        underlyings.reserve(if inverse { n } else { 0 });
+    }
+    let slow = batch.len() == 1;
+    for (i, &vol) in vols.iter().enumerate().filter(|_| slow) {
         let s = shocks.at(i, vol);
         let underlying = match option.model() {
             OptionModel::BlackScholesMerton => s.spot,
