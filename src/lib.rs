@@ -29,6 +29,7 @@ mod instrument;
 mod market;
 pub mod math;
 mod measure;
+mod pnl;
 mod portfolio;
 mod pricing;
 mod scenario;
@@ -57,6 +58,7 @@ pub use measure::{
     delta_normal_risk, expected_shortfall, kupiec_test, tail_scenario_count, traffic_light,
     traffic_light_zones, value_at_risk, var_exceptions,
 };
+pub use pnl::{Revaluation, RiskArray, RiskArrays, portfolio_pnl, position_pnl, revalue};
 pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };

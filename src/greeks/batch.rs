@@ -126,6 +126,68 @@ impl OptionBatch {
         self.carry.push(inputs.cost_of_carry());
     }
 
+    /// Appends an option with the contract terms (kind, model, strike, time
+    /// to expiry) of `terms` and the given market numbers, without
+    /// re-validating them: the caller guarantees they pass [`BsInputs::new`]
+    /// (revaluation checks shocked inputs with cheaper tests).
+    pub(crate) fn push_shocked(
+        &mut self,
+        terms: &BsInputs,
+        underlying: f64,
+        vol: f64,
+        rate: f64,
+        carry_yield: f64,
+    ) {
+        let (model, carry) = match terms.model() {
+            OptionModel::BlackScholesMerton => (1.0, rate - carry_yield),
+            OptionModel::Black76 => (2.0, 0.0),
+        };
+        self.code.push(terms.kind().sign() * model);
+        self.underlying.push(underlying);
+        self.strike.push(terms.strike());
+        self.years.push(terms.years());
+        self.vol.push(vol);
+        self.rate.push(rate);
+        self.carry.push(carry);
+    }
+
+    /// Appends one option per element of the slices (up to the shortest),
+    /// all with the contract terms of `terms`: the column-wise form of
+    /// [`OptionBatch::push_shocked`], under the same guarantee.
+    pub(crate) fn extend_shocked(
+        &mut self,
+        terms: &BsInputs,
+        underlying: &[f64],
+        vol: &[f64],
+        rate: &[f64],
+        carry_yield: &[f64],
+    ) {
+        let n = underlying
+            .len()
+            .min(vol.len())
+            .min(rate.len())
+            .min(carry_yield.len());
+        let (underlying, vol, rate, carry_yield) =
+            (&underlying[..n], &vol[..n], &rate[..n], &carry_yield[..n]);
+        let model = match terms.model() {
+            OptionModel::BlackScholesMerton => 1.0,
+            OptionModel::Black76 => 2.0,
+        };
+        self.code
+            .extend(std::iter::repeat_n(terms.kind().sign() * model, n));
+        self.underlying.extend_from_slice(underlying);
+        self.strike.extend(std::iter::repeat_n(terms.strike(), n));
+        self.years.extend(std::iter::repeat_n(terms.years(), n));
+        self.vol.extend_from_slice(vol);
+        self.rate.extend_from_slice(rate);
+        match terms.model() {
+            OptionModel::BlackScholesMerton => self
+                .carry
+                .extend(rate.iter().zip(carry_yield).map(|(r, q)| r - q)),
+            OptionModel::Black76 => self.carry.extend(std::iter::repeat_n(0.0, n)),
+        }
+    }
+
     /// Number of options.
     pub fn len(&self) -> usize {
         self.code.len()
