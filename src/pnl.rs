@@ -24,7 +24,8 @@ use crate::instrument::{
 use crate::market::{MarketSnapshot, RiskFactor, UnderlyingMarket};
 use crate::portfolio::{InstrumentSet, ListedInstrument, Portfolio};
 use crate::pricing::{
-    BsInputs, MAX_ABS_LOG_MONEYNESS, MAX_ABS_RATE, MAX_VOLATILITY, instrument_greeks, option_inputs,
+    BsInputs, MAX_ABS_RATE, MAX_PRICE, MAX_VOLATILITY, MIN_PRICE, MIN_VOLATILITY,
+    instrument_greeks, option_inputs,
 };
 use crate::scenario::{ScenarioSet, ShockKind};
 #[cfg(feature = "serde")]
@@ -541,8 +542,7 @@ fn full_option(
         base.rate(),
         base.carry_yield(),
     )?;
-    let lowest = option.strike() * (-MAX_ABS_LOG_MONEYNESS).exp();
-    let highest = option.strike() * MAX_ABS_LOG_MONEYNESS.exp();
+    let (lowest, highest) = (MIN_PRICE, MAX_PRICE);
     let vols = shocks.vols(base_vol)?;
     // Fast path: whole columns, checked with the cheap domain test.
     fn column(v: &Option<Vec<f64>>, base: f64, n: usize) -> std::borrow::Cow<'_, [f64]> {
@@ -572,6 +572,7 @@ fn full_option(
         .all(|((u, v), (r, q))| {
             *u >= lowest
                 && *u <= highest
+                && *v >= MIN_VOLATILITY
                 && *v <= MAX_VOLATILITY
                 && r.abs() <= MAX_ABS_RATE
                 && q.abs() <= MAX_ABS_RATE
@@ -599,6 +600,7 @@ fn full_option(
         // through the full validation, which names the broken rule.
         let in_domain = underlying >= lowest
             && underlying <= highest
+            && s.vol >= MIN_VOLATILITY
             && s.vol <= MAX_VOLATILITY
             && s.rate.abs() <= MAX_ABS_RATE
             && s.carry.abs() <= MAX_ABS_RATE;
