@@ -1,23 +1,66 @@
 //! # portfolio-margin
 //!
-//! A portfolio-margin risk engine: how much collateral must each account hold?
+//! A portfolio-margin risk engine: how much collateral must each account
+//! hold, from the net risk of everything it holds?
+//!
+//! Data flows one way:
 //!
 //! ```text
-//! MarketSnapshot + Portfolio --pricing/greeks--> Greeks
-//! ScenarioSet --revalue--> RiskArray --measure--> VaR / ES
-//!   --margin--> MarginRequirement + Collateral --> health
+//! MarketSnapshot + InstrumentSet + Portfolio
+//!   --pricing--> InstrumentGreeks, PortfolioGreeks      (Black-Scholes-Merton, Black-76; linear or coin-settled)
+//!   --scenario--> ScenarioSet                           (historical, Monte Carlo, stress grids)
+//!   --pnl--> RiskArrays (one P&L vector per instrument, shared by every account)
+//!   --> portfolio_pnl (quantity-weighted sum) --measure--> VaR / ES, attribution, backtests
 //! ```
+//!
+//! Every input is validated when it is built (or deserialised) and every
+//! error is a typed [`Error`] naming what was wrong; no public function
+//! returns NaN. Units: time in year fractions (ACT/365F from timestamps),
+//! vols and rates as annual decimals, Greeks as raw derivatives (see
+//! [`Greeks`]), P&L positive for gains, VaR and ES positive for losses.
 //!
 //! ```
 //! use portfolio_margin::*;
+//! // The market at one instant.
 //! let as_of = Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0)?;
 //! let btc = UnderlyingId::new("BTC")?;
 //! let market = MarketSnapshot::builder(as_of)
 //!     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.04, 0.0, VolSurface::flat(0.55)?)?)
 //!     .build()?;
-//! let call = OptionContract::new(btc, OptionKind::Call, 110_000.0, Timestamp::from_ymd_hms(2026, 12, 25, 8, 0, 0)?)?;
-//! let value = price(&Instrument::Option(call), &market)?;
-//! assert!(value > 0.0 && value < 100_000.0);
+//!
+//! // Listed instruments and one account's book: short a call, long the perpetual.
+//! let mut instruments = InstrumentSet::new();
+//! let expiry = Timestamp::from_ymd_hms(2026, 12, 25, 8, 0, 0)?;
+//! let call = InstrumentId::new("BTC-25DEC26-110000-C")?;
+//! instruments.insert(call.clone(), Instrument::Option(OptionContract::new(btc.clone(), OptionKind::Call, 110_000.0, expiry)?))?;
+//! let perp = InstrumentId::new("BTC-PERP")?;
+//! instruments.insert(perp.clone(), Instrument::Perpetual(PerpetualContract::new(btc.clone())))?;
+//! let book = Portfolio::new(AccountId::new("alice"), vec![Position::new(call, -10.0), Position::new(perp, 3.0)], &instruments)?;
+//!
+//! // Greeks per underlying.
+//! let greeks = portfolio_greeks(&book, &instruments, &market)?;
+//! assert_eq!(greeks.per_underlying.len(), 1);
+//!
+//! // A stress grid: spot -20%..+20% in 9 steps, with vol -30%/0/+30% (relative).
+//! let mut sizes = Vec::new();
+//! for i in 0..9 {
+//!     for vol in [-0.3, 0.0, 0.3] {
+//!         sizes.extend([-0.2 + 0.05 * f64::from(i), vol]);
+//!     }
+//! }
+//! let scenarios = ScenarioSet::new(
+//!     vec![(RiskFactor::Spot(btc.clone()), ShockKind::Relative), (RiskFactor::Vol(btc), ShockKind::Relative)],
+//!     sizes,
+//!     YearFraction::from_days(1.0, DayBasis::Calendar365)?,
+//! )?;
+//!
+//! // Risk arrays once per snapshot, then the book's P&L and its tail.
+//! let arrays = RiskArrays::compute(&instruments, &market, &scenarios, Revaluation::Full)?;
+//! let pnl = portfolio_pnl(&book, &arrays)?;
+//! let confidence = Confidence::new(0.95)?;
+//! let var = value_at_risk(&pnl, confidence, QuantileRule::Empirical)?;
+//! let es = expected_shortfall(&pnl, confidence, QuantileRule::Empirical)?;
+//! assert!(var > 0.0 && es >= var);
 //! # Ok::<(), Error>(())
 //! ```
 #![deny(missing_docs)]
