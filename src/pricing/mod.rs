@@ -93,12 +93,27 @@ pub fn instrument_greeks(
         Instrument::Option(o) => return option_greeks(o, market),
     };
     let settlement = instrument.settlement();
-    Ok(settle(
+    let out = settle(
         delta_one_greeks(spot, carry, years, settlement),
         spot,
         settlement,
         1.0,
-    ))
+    );
+    finite_greeks(out, "delta-one greeks")
+}
+
+/// Passes `greeks` through if every number is finite (market data at the
+/// edge of `f64`, e.g. a huge carry over a long-dated future, can overflow).
+fn finite_greeks(greeks: InstrumentGreeks, what: &'static str) -> Result<InstrumentGreeks> {
+    let all = greeks
+        .native
+        .fields()
+        .into_iter()
+        .chain(greeks.quote.fields());
+    match all.into_iter().find(|x| !x.is_finite()) {
+        None => Ok(greeks),
+        Some(value) => Err(Error::NonFiniteResult { what, value }),
+    }
 }
 
 /// Greeks, in spot terms, of a delta-one contract worth the forward
@@ -187,14 +202,7 @@ fn option_greeks(option: &OptionContract, market: &MarketSnapshot) -> Result<Ins
         option.settlement(),
         forward_per_spot,
     );
-    if out.native.is_finite() && out.quote.is_finite() {
-        Ok(out)
-    } else {
-        Err(Error::NonFiniteResult {
-            what: "option greeks",
-            value: out.native.gamma,
-        })
-    }
+    finite_greeks(out, "option greeks")
 }
 
 /// Turns quote-currency Greeks of a linear payoff `V(U)` into the contract's
@@ -235,5 +243,31 @@ fn coin_greeks(v: &Greeks, u: f64) -> Greeks {
         vanna: v.vanna / u - v.vega / u2,
         volga: v.volga / u,
         charm: v.charm / u - v.theta / u2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instrument::{FutureContract, UnderlyingId};
+    use crate::market::{UnderlyingMarket, VolSurface};
+    use crate::units::Timestamp;
+
+    #[test]
+    fn overflowing_market_data_is_an_error_not_infinity() {
+        let u = UnderlyingId::new("X").unwrap();
+        let market = MarketSnapshot::builder(Timestamp::from_millis(0))
+            .underlying(
+                u.clone(),
+                UnderlyingMarket::new(1e300, 50.0, 0.0, VolSurface::flat(0.2).unwrap()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        let future = Instrument::Future(FutureContract::new(
+            u,
+            Timestamp::from_ymd_hms(2000, 1, 1, 0, 0, 0).unwrap(),
+        ));
+        let err = instrument_greeks(&future, &market).unwrap_err();
+        assert!(matches!(err, Error::NonFiniteResult { .. }), "{err}");
     }
 }
