@@ -12,8 +12,10 @@
 //! `examples/data/sample_book.json`.
 
 use portfolio_margin::{
-    AccountId, DayBasis, InstrumentSet, MarketSnapshot, Portfolio, Position, Settlement,
-    instrument_greeks, portfolio_greeks,
+    AccountId, Confidence, DayBasis, GridAxis, GridScope, InstrumentSet, MarketSnapshot, Portfolio,
+    Position, QuantileRule, Revaluation, RiskArrays, Settlement, ShockKind, StressGrid,
+    UnderlyingId, YearFraction, expected_shortfall, instrument_greeks, portfolio_greeks,
+    portfolio_pnl, value_at_risk,
 };
 use serde::Deserialize;
 use std::process::ExitCode;
@@ -120,6 +122,57 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         greeks.cash_gamma_per_pct,
         greeks.vega_per_vol_point,
         greeks.theta_per_day
+    );
+
+    // A stress grid over all underlyings moving together: spot -30%..+30% in
+    // 13 steps x implied vol -40%..+40% (relative) in 5 steps, over one day.
+    let underlyings: Vec<UnderlyingId> = book
+        .market
+        .underlyings()
+        .map(|(id, _)| id.clone())
+        .collect();
+    let grid = StressGrid::new(
+        GridAxis::new(ShockKind::Relative, 0.30, 13)?,
+        GridAxis::new(ShockKind::Relative, 0.40, 5)?,
+        GridScope::AllTogether,
+        YearFraction::from_days(1.0, DayBasis::Calendar365)?,
+    );
+    let scenarios = grid.scenarios(&underlyings)?;
+    let arrays = RiskArrays::compute(
+        &book.instruments,
+        &book.market,
+        &scenarios,
+        Revaluation::Full,
+    )?;
+    let pnl = portfolio_pnl(&portfolio, &arrays)?;
+    let (worst, worst_pnl) = pnl
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, p)| (i, *p))
+        .ok_or("empty scenario set")?;
+    println!();
+    println!(
+        "Stress grid, all underlyings together ({} scenarios, full revaluation, 1-day horizon)",
+        pnl.len()
+    );
+    let moves: Vec<String> = scenarios
+        .factors()
+        .iter()
+        .zip(scenarios.scenario(worst))
+        .filter(|(_, size)| **size != 0.0)
+        .map(|((factor, _), size)| format!("{factor} {:+.0}%", 100.0 * size))
+        .collect();
+    println!(
+        "  worst scenario: {}, P&L {:.2} USD",
+        moves.join(", "),
+        worst_pnl
+    );
+    let confidence = Confidence::new(0.95)?;
+    println!(
+        "  over the grid at 95%: VaR {:.2} USD, ES {:.2} USD",
+        value_at_risk(&pnl, confidence, QuantileRule::Empirical)?,
+        expected_shortfall(&pnl, confidence, QuantileRule::Empirical)?
     );
     Ok(())
 }
