@@ -111,8 +111,11 @@ pub struct MonteCarloRisk {
 ///     &CorrelationMatrix::new(1, vec![1.0])?,
 /// )?;
 /// let risk = monte_carlo_risk(&book, &set, &market, &generator, Confidence::new(0.99)?, Revaluation::Full)?;
-/// // Normal approximation: 2.326 * 0.5 * sqrt(1/365) * 100,000 ≈ 6,088 USD.
-/// assert!((risk.value_at_risk - 6_088.0).abs() < 5.0 * risk.var_standard_error + 60.0);
+/// // Exact: the spot's 1% log-return quantile is -σ²h/2 - 2.3263 σ √h.
+/// let (sigma, h) = (0.5_f64, 1.0 / 365.0);
+/// let exact = 100_000.0 * (1.0 - (-sigma * sigma * h / 2.0 - 2.326348 * sigma * h.sqrt()).exp());
+/// assert!((exact - 5_939.0).abs() < 1.0);
+/// assert!((risk.value_at_risk - exact).abs() < 4.0 * risk.var_standard_error);
 /// assert!(risk.expected_shortfall >= risk.value_at_risk);
 /// # Ok::<(), portfolio_margin::Error>(())
 /// ```
