@@ -75,6 +75,7 @@ mod measure;
 mod pnl;
 mod portfolio;
 mod pricing;
+mod risk;
 mod scenario;
 mod units;
 mod volatility;
@@ -110,6 +111,7 @@ pub use pricing::{
     MIN_VOLATILITY, MIN_YEARS, black_scholes, instrument_greeks, option_inputs,
 };
 pub use pricing::{black_price, implied_volatility, price};
+pub use risk::{MonteCarloRisk, monte_carlo_risk};
 pub use scenario::{
     CORRELATION_PSD_TOLERANCE, CORRELATION_SYMMETRY_TOLERANCE, CorrelationMatrix,
     DEFAULT_CHUNK_SIZE, EWMA_DEFAULT_LAMBDA, GridAxis, GridScope, HistoricalConfig,
