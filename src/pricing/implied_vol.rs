@@ -189,6 +189,8 @@ pub fn black_price(forward: f64, strike: f64, total_std_dev: f64, kind: OptionKi
 ///   value `price - intrinsic` divided by `min(F, K)` underflows to zero
 ///   (below about `5e-324`). Time values down to that are inverted, with
 ///   gradually less precision below `f64::MIN_POSITIVE * min(F, K)`.
+/// * [`Error::NonFiniteResult`] if the total standard deviation divided by
+///   `sqrt(years)` under- or overflows (expiries near the limits of `f64`).
 ///
 /// # Examples
 /// ```
@@ -207,7 +209,17 @@ pub fn implied_volatility(
     kind: OptionKind,
 ) -> Result<f64> {
     let (total_std_dev, _) = implied_total_std_dev(price, forward, strike, years, kind)?;
-    Ok(total_std_dev / years.sqrt())
+    let vol = total_std_dev / years.sqrt();
+    // A positive time value always has a positive total std dev, but the
+    // division can still underflow (or overflow) for extreme expiries.
+    if vol.is_finite() && vol > 0.0 {
+        Ok(vol)
+    } else {
+        Err(Error::NonFiniteResult {
+            what: "implied volatility",
+            value: vol,
+        })
+    }
 }
 
 /// [`implied_volatility`] before division by `sqrt(years)`, with the number
