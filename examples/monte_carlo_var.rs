@@ -8,68 +8,20 @@
 use portfolio_margin::*;
 use std::time::Instant;
 
-const UNDERLYINGS: [(&str, f64, f64); 5] = [
-    ("BTC", 100_000.0, 0.55),
-    ("ETH", 4_000.0, 0.70),
-    ("SOL", 150.0, 0.90),
-    ("SPX", 6_000.0, 0.18),
-    ("GOLD", 2_600.0, 0.15),
-];
+#[path = "../benches/common/mc_book.rs"]
+mod mc_book;
 
 fn main() -> Result<()> {
     let paths = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    let as_of = Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0)?;
-    let mut builder = MarketSnapshot::builder(as_of);
-    let mut instruments = InstrumentSet::new();
-    let mut positions = Vec::new();
-    let mut factors = Vec::new();
-    for (u, &(name, spot, vol)) in UNDERLYINGS.iter().enumerate() {
-        let id = UnderlyingId::new(name)?;
-        builder = builder.underlying(
-            id.clone(),
-            UnderlyingMarket::new(spot, 0.04, 0.0, VolSurface::flat(vol)?)?,
-        );
-        factors.push(SimulatedFactor::new(
-            RiskFactor::Spot(id.clone()),
-            ShockKind::Log,
-            vol,
-        )?);
-        for k in 0..20 {
-            let kind = if k % 2 == 0 {
-                OptionKind::Call
-            } else {
-                OptionKind::Put
-            };
-            let strike = spot * (0.8 + 0.02 * k as f64);
-            let days = 7.0 + 9.0 * k as f64;
-            let expiry = as_of.plus_years(YearFraction::from_days(days, DayBasis::Calendar365)?);
-            let key = InstrumentId::new(format!("{name}-{k}"))?;
-            instruments.insert(
-                key.clone(),
-                Instrument::Option(OptionContract::new(id.clone(), kind, strike, expiry)?),
-            )?;
-            let sign = if (k + u) % 3 == 0 { 1.0 } else { -1.0 };
-            positions.push(Position::new(key, sign * 10_000.0 / spot));
-        }
-    }
-    let market = builder.build()?;
-    let book = Portfolio::new(AccountId::new("bench"), positions, &instruments)?;
-    let n = UNDERLYINGS.len();
-    let correlation: Vec<f64> = (0..n * n)
-        .map(|k| if k / n == k % n { 1.0 } else { 0.5 })
-        .collect();
-    let generator = MonteCarloGenerator::new(
-        MonteCarloConfig::new(
-            42,
-            paths,
-            YearFraction::from_days(1.0, DayBasis::Calendar365)?,
-        )?,
-        factors,
-        &CorrelationMatrix::new(n, correlation)?,
-    )?;
+    let mc_book::Setup {
+        instruments,
+        market,
+        book,
+        generator,
+    } = mc_book::setup(paths)?;
     let start = Instant::now();
     let risk = monte_carlo_risk(
         &book,
