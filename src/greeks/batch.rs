@@ -457,16 +457,18 @@ impl OptionBatch {
         crate::pricing::black_price(forward, self.strike[i], sd, kind) * (-self.rate[i] * t).exp()
     }
 
+    /// Options `lo..hi`, column by column.
     fn columns(&self, lo: usize, hi: usize) -> Columns<'_> {
         Columns {
-            code: &self.code[lo..hi],
-            underlying: &self.underlying[lo..hi],
-            strike: &self.strike[lo..hi],
-            years: &self.years[lo..hi],
-            vol: &self.vol[lo..hi],
-            rate: &self.rate[lo..hi],
-            carry: &self.carry[lo..hi],
+            code: &self.code,
+            underlying: &self.underlying,
+            strike: &self.strike,
+            years: &self.years,
+            vol: &self.vol,
+            rate: &self.rate,
+            carry: &self.carry,
         }
+        .slice(lo, hi)
     }
 }
 
@@ -480,8 +482,8 @@ struct Columns<'a> {
     carry: &'a [f64],
 }
 
-impl Columns<'_> {
-    fn slice(&self, lo: usize, hi: usize) -> Columns<'_> {
+impl<'a> Columns<'a> {
+    fn slice(&self, lo: usize, hi: usize) -> Columns<'a> {
         Columns {
             code: &self.code[lo..hi],
             underlying: &self.underlying[lo..hi],
