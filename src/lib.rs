@@ -69,6 +69,7 @@
 mod error;
 mod greeks;
 mod instrument;
+mod margin;
 mod market;
 pub mod math;
 mod measure;
@@ -89,6 +90,7 @@ pub use instrument::{
     FutureContract, Instrument, InstrumentId, OptionContract, OptionKind, OptionModel,
     PerpetualContract, Settlement, UnderlyingId,
 };
+pub use margin::{MarginKind, MarginRequirement, Methodology};
 pub use market::{
     ButterflyViolation, MarketSnapshot, MarketSnapshotBuilder, RiskFactor, StrikeAxis,
     UnderlyingMarket, VolSurface,
