@@ -90,7 +90,13 @@ pub use instrument::{
     FutureContract, Instrument, InstrumentId, OptionContract, OptionKind, OptionModel,
     PerpetualContract, Settlement, UnderlyingId,
 };
-pub use margin::{MarginKind, MarginRequirement, Methodology};
+pub use margin::{
+    AccountState, Concentration, ConcentrationTier, ExtremeMoves, ExtremeScale, ExtremeVol,
+    FinraPortfolioType, GridAccount, GridCharge, GridMargin, GridMarginEngine, GridPoint,
+    GridPolicy, InstrumentIndex, MAX_STEPS_PER_SIDE, MarginKind, MarginRequirement, MarketDepth,
+    Methodology, MinimumScope, OptionMinimum, Order, PositionContribution, PriceRange,
+    UnderlyingGridMargin, UnderlyingRange, VolPoint, VolScenarios, VolShocks, ZeroMove,
+};
 pub use market::{
     ButterflyViolation, MarketSnapshot, MarketSnapshotBuilder, RiskFactor, StrikeAxis,
     UnderlyingMarket, VolSurface,
@@ -119,8 +125,8 @@ pub use scenario::{
     DEFAULT_CHUNK_SIZE, EWMA_DEFAULT_LAMBDA, GridAxis, GridScope, HistoricalConfig,
     MonteCarloConfig, MonteCarloGenerator, NearestCorrelation, NearestCorrelationOptions,
     PriceHistory, ReturnKind, ScenarioSet, Shock, ShockDistribution, ShockKind, SimulatedFactor,
-    StressGrid, StressScenario, UnderlyingColumns, VolatilityFilter, historical_scenarios,
-    nearest_correlation, stress_scenarios,
+    StressGrid, StressScenario, UnderlyingColumns, VolTermScaling, VolatilityFilter,
+    historical_scenarios, nearest_correlation, stress_scenarios,
 };
 pub use units::{
     BASIS_POINT, Confidence, DayBasis, MILLIS_PER_DAY, MILLIS_PER_YEAR, Timestamp, VOL_POINT,

@@ -503,12 +503,13 @@ fn full_option(
     let base_vol = base.vol();
     let inverse = option.settlement() == Settlement::Inverse;
     let years = horizon_as_of.years_until(option.expiry());
+    let days = base.years() * 365.0;
     let n = shocks.len;
     if years <= 0.0 {
         // Expired within the horizon: intrinsic value on the shocked spot.
         let phi = option.kind().sign();
         let strike = option.strike();
-        let vols = shocks.vols(base_vol)?;
+        let vols = shocks.vols(base_vol, days)?;
         for (i, &vol) in vols.iter().enumerate() {
             let s = shocks.at(i, vol);
             let payoff = (phi * (s.spot - strike)).max(0.0);
@@ -543,7 +544,7 @@ fn full_option(
         base.carry_yield(),
     )?;
     let (lowest, highest) = (MIN_PRICE, MAX_PRICE);
-    let vols = shocks.vols(base_vol)?;
+    let vols = shocks.vols(base_vol, days)?;
     // Fast path: whole columns, checked with the cheap domain test.
     fn column(v: &Option<Vec<f64>>, base: f64, n: usize) -> std::borrow::Cow<'_, [f64]> {
         match v {
@@ -731,8 +732,12 @@ fn sensitivity(
     let base = shocks.base;
     let carry_fixed = shocks.carry_fixed();
     let inverse = instrument.settlement() == Settlement::Inverse;
+    let days = match instrument {
+        Instrument::Option(o) => market.years_to(o.expiry()) * 365.0,
+        _ => 0.0,
+    };
     let vols = match base_vol {
-        Some(v) => Some(shocks.vols(v)?),
+        Some(v) => Some(shocks.vols(v, days)?),
         None => None,
     };
     for i in 0..shocks.len {
@@ -783,6 +788,8 @@ struct Shocked {
     /// `exp(size)`, so that applying it gives the bits of
     /// [`ShockKind::apply`]) and the factor.
     vol: Option<(ShockKind, Vec<f64>, RiskFactor)>,
+    /// Vol shocks scaled by time to expiry: the scaling and the raw sizes.
+    vol_term: Option<(crate::scenario::VolTermScaling, Vec<f64>)>,
     spot_factor: RiskFactor,
 }
 
@@ -832,6 +839,10 @@ impl Shocked {
             "shocked carry yield",
             false,
         )?;
+        let vol_term = match (scenarios.vol_term_scaling(), column(columns.vol)) {
+            (Some(scaling), Some((_, _, sizes))) => Some((*scaling, sizes)),
+            _ => None,
+        };
         let vol = column(columns.vol).map(|(kind, factor, sizes)| {
             let params = sizes
                 .into_iter()
@@ -855,6 +866,7 @@ impl Shocked {
             rate,
             carry,
             vol,
+            vol_term,
             spot_factor: RiskFactor::Spot(underlying.clone()),
         })
     }
@@ -880,14 +892,21 @@ impl Shocked {
     }
 
     /// An option's sticky-strike vol `base_vol` under every scenario's vol
-    /// shock, checked finite and positive.
-    fn vols(&self, base_vol: f64) -> Result<Vec<f64>> {
+    /// shock (scaled by the option's `days` to expiry today if the set has a
+    /// [`crate::VolTermScaling`]), checked finite and positive.
+    fn vols(&self, base_vol: f64, days: f64) -> Result<Vec<f64>> {
         let Some((kind, params, factor)) = &self.vol else {
             return Ok(vec![base_vol; self.len]);
         };
-        let vols: Vec<f64> = match kind {
-            ShockKind::Absolute => params.iter().map(|p| base_vol + p).collect(),
-            ShockKind::Relative | ShockKind::Log => params.iter().map(|p| base_vol * p).collect(),
+        let vols: Vec<f64> = match (&self.vol_term, kind) {
+            (Some((scaling, sizes)), _) => sizes
+                .iter()
+                .map(|&size| scaling.shocked_vol(*kind, base_vol, size, days))
+                .collect(),
+            (None, ShockKind::Absolute) => params.iter().map(|p| base_vol + p).collect(),
+            (None, ShockKind::Relative | ShockKind::Log) => {
+                params.iter().map(|p| base_vol * p).collect()
+            }
         };
         match vols.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
             Some(i) => Err(Error::InvalidShock {
@@ -952,7 +971,7 @@ mod tests {
             )
             .unwrap();
             let shocked = Shocked::new(&set, &btc(), m.underlying(&btc()).unwrap()).unwrap();
-            let vols = shocked.vols(0.55).unwrap();
+            let vols = shocked.vols(0.55, 30.0).unwrap();
             for (i, size) in sizes.iter().enumerate() {
                 let s = shocked.at(i, vols[i]);
                 assert_eq!(s.vol.to_bits(), kind.apply(0.55, *size).to_bits());

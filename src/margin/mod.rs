@@ -15,6 +15,19 @@
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+mod grid;
+mod grid_policy;
+
+pub use grid::{
+    AccountState, GridAccount, GridCharge, GridMargin, GridMarginEngine, InstrumentIndex, Order,
+    PositionContribution, UnderlyingGridMargin,
+};
+pub use grid_policy::{
+    Concentration, ConcentrationTier, ExtremeMoves, ExtremeScale, ExtremeVol, FinraPortfolioType,
+    GridPoint, GridPolicy, MAX_STEPS_PER_SIDE, MarketDepth, MinimumScope, OptionMinimum,
+    PriceRange, UnderlyingRange, VolPoint, VolScenarios, VolShocks, ZeroMove,
+};
+
 /// Which of the two requirements is meant.
 ///
 /// Initial margin must be posted to open or increase risk; maintenance

@@ -21,6 +21,7 @@ mod correlation;
 mod historical;
 mod monte_carlo;
 mod stress;
+mod vol_term;
 
 pub use correlation::{
     CORRELATION_PSD_TOLERANCE, CORRELATION_SYMMETRY_TOLERANCE, CorrelationMatrix,
@@ -34,6 +35,7 @@ pub use monte_carlo::{
     DEFAULT_CHUNK_SIZE, MonteCarloConfig, MonteCarloGenerator, ShockDistribution, SimulatedFactor,
 };
 pub use stress::{GridAxis, GridScope, StressGrid, StressScenario, stress_scenarios};
+pub use vol_term::VolTermScaling;
 
 use crate::error::{Error, Result};
 use crate::instrument::UnderlyingId;
@@ -217,6 +219,7 @@ pub struct ScenarioSet {
     len: usize,
     names: Option<Vec<String>>,
     horizon: YearFraction,
+    vol_term_scaling: Option<VolTermScaling>,
     /// Columns per underlying, sorted by id (derived, for lookups).
     groups: Vec<(UnderlyingId, UnderlyingColumns)>,
 }
@@ -281,6 +284,7 @@ impl ScenarioSet {
             sizes,
             names: None,
             horizon,
+            vol_term_scaling: None,
             groups,
         })
     }
@@ -384,6 +388,27 @@ impl ScenarioSet {
     /// Time every scenario moves forward, in years.
     pub fn horizon(&self) -> YearFraction {
         self.horizon
+    }
+
+    /// Scales every vol shock of the set by each option's time to expiry
+    /// during revaluation (see [`VolTermScaling`]).
+    ///
+    /// ```
+    /// use portfolio_margin::*;
+    /// let btc = UnderlyingId::new("BTC")?;
+    /// let set = ScenarioSet::new(vec![(RiskFactor::Vol(btc), ShockKind::Relative)], vec![0.5], YearFraction::ZERO)?
+    ///     .with_vol_term_scaling(VolTermScaling::new(30.0, 0.3, 0.13, 1.0, 0.5)?);
+    /// assert!(set.vol_term_scaling().is_some());
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn with_vol_term_scaling(mut self, scaling: VolTermScaling) -> Self {
+        self.vol_term_scaling = Some(scaling);
+        self
+    }
+
+    /// The vol-shock term scaling, if any.
+    pub fn vol_term_scaling(&self) -> Option<&VolTermScaling> {
+        self.vol_term_scaling.as_ref()
     }
 
     /// The snapshot after scenario `i`: every shocked factor moved by its
@@ -602,12 +627,15 @@ mod raw {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         names: Option<Vec<String>>,
         horizon: YearFraction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vol_term_scaling: Option<VolTermScaling>,
     }
 
     impl TryFrom<ScenarioSet> for super::ScenarioSet {
         type Error = Error;
         fn try_from(r: ScenarioSet) -> Result<Self> {
-            let set = super::ScenarioSet::new(r.factors, r.sizes, r.horizon)?;
+            let mut set = super::ScenarioSet::new(r.factors, r.sizes, r.horizon)?;
+            set.vol_term_scaling = r.vol_term_scaling;
             match r.names {
                 Some(names) => set.with_names(names),
                 None => Ok(set),
@@ -622,6 +650,7 @@ mod raw {
                 sizes: s.sizes,
                 names: s.names,
                 horizon: s.horizon,
+                vol_term_scaling: s.vol_term_scaling,
             }
         }
     }
