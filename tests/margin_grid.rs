@@ -1,0 +1,541 @@
+//! Scenario-grid portfolio margin: risk arrays against direct pricing,
+//! hand-computed presets, and the properties the margin issue asks for
+//! (non-negative and finite, hedges reduce margin, sub-additivity,
+//! homogeneity, order independence, batch = single, what-if = margin with
+//! the order).
+
+use portfolio_margin::*;
+use proptest::prelude::*;
+
+/// Risk arrays vs a direct Black-Scholes repricing (batch kernel 1e-13).
+const ARRAY_VS_PRICE_RELATIVE: f64 = 1e-11;
+/// What-if vs margining with the order: sums formed in another order.
+const WHAT_IF_RELATIVE: f64 = 1e-12;
+
+fn id(s: &str) -> UnderlyingId {
+    UnderlyingId::new(s).unwrap()
+}
+
+fn as_of() -> Timestamp {
+    Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0).unwrap()
+}
+
+fn days(d: f64) -> Timestamp {
+    as_of().plus_years(YearFraction::from_days(d, DayBasis::Calendar365).unwrap())
+}
+
+fn market() -> MarketSnapshot {
+    MarketSnapshot::builder(as_of())
+        .underlying(
+            id("BTC"),
+            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.55).unwrap()).unwrap(),
+        )
+        .underlying(
+            id("ETH"),
+            UnderlyingMarket::new(4_000.0, 0.0, 0.0, VolSurface::flat(0.70).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// A small crypto listing: BTC coin-settled options, future and perpetual;
+/// ETH linear options and perpetual.
+fn instruments() -> InstrumentSet {
+    let mut set = InstrumentSet::new();
+    let mut add = |name: &str, i: Instrument| {
+        set.insert(InstrumentId::new(name).unwrap(), i).unwrap();
+    };
+    for (name, kind, strike, d) in [
+        ("BTC-C110-30", OptionKind::Call, 110_000.0, 30.0),
+        ("BTC-P90-30", OptionKind::Put, 90_000.0, 30.0),
+        ("BTC-C100-7", OptionKind::Call, 100_000.0, 7.0),
+        ("BTC-P60-90", OptionKind::Put, 60_000.0, 90.0),
+    ] {
+        add(
+            name,
+            Instrument::Option(
+                OptionContract::new(id("BTC"), kind, strike, days(d))
+                    .unwrap()
+                    .with_settlement(Settlement::Inverse)
+                    .with_model(OptionModel::Black76),
+            ),
+        );
+    }
+    add(
+        "BTC-FUT-30",
+        Instrument::Future(
+            FutureContract::new(id("BTC"), days(30.0))
+                .with_multiplier(10.0)
+                .unwrap()
+                .with_settlement(Settlement::Inverse),
+        ),
+    );
+    add(
+        "BTC-PERP",
+        Instrument::Perpetual(PerpetualContract::new(id("BTC"))),
+    );
+    for (name, kind, strike, d) in [
+        ("ETH-C4400-30", OptionKind::Call, 4_400.0, 30.0),
+        ("ETH-P3600-30", OptionKind::Put, 3_600.0, 30.0),
+    ] {
+        add(
+            name,
+            Instrument::Option(OptionContract::new(id("ETH"), kind, strike, days(d)).unwrap()),
+        );
+    }
+    add(
+        "ETH-PERP",
+        Instrument::Perpetual(PerpetualContract::new(id("ETH"))),
+    );
+    set
+}
+
+fn names() -> Vec<&'static str> {
+    vec![
+        "BTC-C110-30",
+        "BTC-P90-30",
+        "BTC-C100-7",
+        "BTC-P60-90",
+        "BTC-FUT-30",
+        "BTC-PERP",
+        "ETH-C4400-30",
+        "ETH-P3600-30",
+        "ETH-PERP",
+    ]
+}
+
+fn book(positions: &[(&str, f64)]) -> Vec<Position> {
+    positions
+        .iter()
+        .map(|(n, q)| Position::new(InstrumentId::new(*n).unwrap(), *q))
+        .collect()
+}
+
+fn initial(engine: &GridMarginEngine, positions: &[Position]) -> f64 {
+    let account = engine.account_from_positions(positions).unwrap();
+    engine.requirement(&account).unwrap().initial()
+}
+
+#[test]
+fn deribit_risk_array_matches_direct_pricing_with_term_scaled_vols() {
+    let set = instruments();
+    let m = market();
+    let policy = GridPolicy::deribit_style();
+    let engine = GridMarginEngine::new(&set, &m, policy.clone()).unwrap();
+    let scaling = policy.vol.term_scaling.unwrap();
+    let points = engine.scenario_points(&id("BTC")).unwrap().to_vec();
+    for name in ["BTC-C100-7", "BTC-P60-90"] {
+        let iid = InstrumentId::new(name).unwrap();
+        let Instrument::Option(o) = set.get(&iid).unwrap().clone() else {
+            panic!()
+        };
+        let years = m.years_to(o.expiry());
+        let base = black_scholes(
+            &BsInputs::new(
+                o.kind(),
+                o.model(),
+                100_000.0,
+                o.strike(),
+                years,
+                0.55,
+                0.0,
+                0.0,
+            )
+            .unwrap(),
+        )
+        .value
+            / 100_000.0;
+        let losses = engine.loss_array(engine.instrument_index(&iid).unwrap());
+        for (s, p) in points.iter().enumerate() {
+            let spot = 100_000.0 * (1.0 + p.price_move);
+            let size = match p.vol {
+                VolPoint::Down => -0.25,
+                VolPoint::Same => 0.0,
+                VolPoint::Up => 0.5,
+            };
+            let vol = scaling.shocked_vol(ShockKind::Relative, 0.55, size, years * 365.0);
+            let v = black_scholes(
+                &BsInputs::new(o.kind(), o.model(), spot, o.strike(), years, vol, 0.0, 0.0)
+                    .unwrap(),
+            )
+            .value
+                / spot;
+            // Coin P&L valued in USD at the shocked spot, weighted, as a loss.
+            let expected = -(v - base) * spot * p.weight;
+            let got = losses[s];
+            assert!(
+                (got - expected).abs() <= ARRAY_VS_PRICE_RELATIVE * expected.abs().max(1.0),
+                "{name} scenario {s} ({}): got {got}, expected {expected}",
+                p.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn span_futures_position_takes_the_larger_of_the_range_and_the_covered_extreme() {
+    let set = instruments();
+    let engine = GridMarginEngine::new(
+        &set,
+        &market(),
+        GridPolicy::cme_span_16(0.08, 0.04).unwrap(),
+    )
+    .unwrap();
+    // 1 ETH perp long: range loss 8% of 4,000 = 320; extreme 3 x 8% x 35% = 8.4% = 336.
+    let m = engine
+        .margin(
+            &engine
+                .account_from_positions(&book(&[("ETH-PERP", 1.0)]))
+                .unwrap(),
+        )
+        .unwrap();
+    assert!((m.requirement.initial() - 336.0).abs() < 1e-9, "{m:?}");
+    assert!((m.requirement.maintenance() - 336.0 / 1.1).abs() < 1e-9);
+    let u = &m.underlyings[0];
+    assert_eq!(
+        u.worst_scenario_name,
+        "extreme price -24.00% (35% counted), vol unchanged"
+    );
+    assert_eq!(u.binding, GridCharge::ScanRisk);
+    assert_eq!(m.worst.as_ref().unwrap().0, id("ETH"));
+    // Contributions sum to the scan risk.
+    let total: f64 = u.positions.iter().map(|p| p.loss_at_worst).sum();
+    assert!((total - u.scan_risk).abs() < 1e-9);
+}
+
+#[test]
+fn finra_minimum_binds_for_far_out_of_the_money_options() {
+    let mut set = InstrumentSet::new();
+    let spx = id("SPX");
+    let far = OptionContract::new(spx.clone(), OptionKind::Put, 3_000.0, days(30.0))
+        .unwrap()
+        .with_multiplier(100.0)
+        .unwrap();
+    set.insert(
+        InstrumentId::new("SPX-P3000").unwrap(),
+        Instrument::Option(far),
+    )
+    .unwrap();
+    let m = MarketSnapshot::builder(as_of())
+        .underlying(
+            spx,
+            UnderlyingMarket::new(6_000.0, 0.04, 0.0, VolSurface::flat(0.15).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let engine = GridMarginEngine::new(
+        &set,
+        &m,
+        GridPolicy::finra_4210(FinraPortfolioType::HighCapBroadIndex),
+    )
+    .unwrap();
+    // A -8% move does not bring a 50% OTM put into play: the minimum of
+    // $0.375 x 100 per contract binds for 10 short contracts.
+    let r = engine
+        .margin(
+            &engine
+                .account_from_positions(&book(&[("SPX-P3000", -10.0)]))
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(r.underlyings[0].binding, GridCharge::OptionMinimum);
+    assert!((r.requirement.initial() - 375.0).abs() < 1e-9);
+    // Long: capped at the (tiny) premium.
+    let long = engine
+        .margin(
+            &engine
+                .account_from_positions(&book(&[("SPX-P3000", 10.0)]))
+                .unwrap(),
+        )
+        .unwrap();
+    assert!(long.requirement.initial() < 375.0);
+}
+
+#[test]
+fn concentration_add_on_is_itemised_and_tiered() {
+    let set = instruments();
+    let mut policy = GridPolicy::cme_span_16(0.08, 0.04).unwrap();
+    policy.concentration = Concentration {
+        default_depth: None,
+        depths: vec![MarketDepth {
+            underlying: id("ETH"),
+            notional: 1_000_000.0,
+        }],
+        tiers: vec![
+            ConcentrationTier {
+                above: 1.0,
+                rate: 0.01,
+            },
+            ConcentrationTier {
+                above: 2.0,
+                rate: 0.03,
+            },
+        ],
+    };
+    let engine = GridMarginEngine::new(&set, &market(), policy).unwrap();
+    // 1,000 ETH perps = 4M notional: 1% of 1M + 3% of 2M = 70,000.
+    let m = engine
+        .margin(
+            &engine
+                .account_from_positions(&book(&[("ETH-PERP", 1_000.0)]))
+                .unwrap(),
+        )
+        .unwrap();
+    assert!((m.concentration_add_on - 70_000.0).abs() < 1e-6);
+    assert!((m.requirement.initial() - (336_000.0 + 70_000.0)).abs() < 1e-6);
+}
+
+#[test]
+fn minimum_delta_charge_floors_a_small_scan() {
+    let set = instruments();
+    let mut policy = GridPolicy::cme_span_16(0.01, 0.01).unwrap();
+    policy.min_delta_charge = 0.05;
+    let engine = GridMarginEngine::new(&set, &market(), policy).unwrap();
+    let m = engine
+        .margin(
+            &engine
+                .account_from_positions(&book(&[("ETH-PERP", -2.0)]))
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(m.underlyings[0].binding, GridCharge::DeltaCharge);
+    assert!((m.requirement.initial() - 0.05 * 8_000.0).abs() < 1e-9);
+}
+
+#[test]
+fn empty_account_needs_nothing_and_errors_name_the_input() {
+    let set = instruments();
+    let engine = GridMarginEngine::new(&set, &market(), GridPolicy::deribit_style()).unwrap();
+    let empty = engine.account_from_positions(&[]).unwrap();
+    assert!(empty.is_empty());
+    assert_eq!(engine.requirement(&empty).unwrap(), MarginRequirement::ZERO);
+    assert!(matches!(
+        engine.account_from_positions(&book(&[("NOPE", 1.0)])),
+        Err(Error::UnknownInstrument(_))
+    ));
+    assert!(matches!(
+        engine.account_from_positions(&[Position::new(
+            InstrumentId::new("BTC-PERP").unwrap(),
+            f64::NAN
+        )]),
+        Err(Error::InvalidElement { .. })
+    ));
+    let state = engine.state(&empty).unwrap();
+    let perp = engine
+        .instrument_index(&InstrumentId::new("BTC-PERP").unwrap())
+        .unwrap();
+    assert!(
+        engine
+            .what_if(
+                &state,
+                Order {
+                    instrument: perp,
+                    quantity: 1e300
+                }
+            )
+            .is_err()
+    );
+    // A market without ETH: the engine names what is missing.
+    let btc_only = MarketSnapshot::builder(as_of())
+        .underlying(
+            id("BTC"),
+            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.55).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert!(matches!(
+        GridMarginEngine::new(&set, &btc_only, GridPolicy::deribit_style()),
+        Err(Error::MissingUnderlying(_))
+    ));
+    let mut bad = GridPolicy::deribit_style();
+    bad.horizon_days = -1.0;
+    assert!(matches!(
+        GridMarginEngine::new(&set, &market(), bad),
+        Err(Error::InvalidInput {
+            what: "grid horizon days",
+            ..
+        })
+    ));
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn policies_round_trip_through_json_and_reject_bad_fields() {
+    for p in [
+        GridPolicy::deribit_style(),
+        GridPolicy::cme_span_16(0.1, 0.05).unwrap(),
+        GridPolicy::finra_4210(FinraPortfolioType::MarginEquity),
+    ] {
+        let json = serde_json::to_string(&p).unwrap();
+        let back: GridPolicy = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+    }
+    let json = serde_json::to_string(&GridPolicy::deribit_style()).unwrap();
+    let bad = json.replace(
+        "\"maintenance_fraction\":0.8",
+        "\"maintenance_fraction\":1.5",
+    );
+    let err = serde_json::from_str::<GridPolicy>(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("grid maintenance fraction"), "{err}");
+    let unknown = json.replacen('{', "{\"surprise\":1,", 1);
+    let err = serde_json::from_str::<GridPolicy>(&unknown)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("surprise"), "{err}");
+}
+
+fn positions_strategy() -> impl Strategy<Value = Vec<(usize, f64)>> {
+    prop::collection::vec((0..9usize, -50.0..50.0f64), 0..12)
+}
+
+fn to_positions(raw: &[(usize, f64)]) -> Vec<Position> {
+    let names = names();
+    raw.iter()
+        .filter(|(_, q)| q.abs() > 1e-9)
+        .map(|(k, q)| {
+            Position::new(
+                InstrumentId::new(names[*k]).unwrap(),
+                (q * 4.0).round() / 4.0,
+            )
+        })
+        .filter(|p| p.quantity != 0.0)
+        .collect()
+}
+
+fn engines() -> Vec<GridMarginEngine> {
+    let set = instruments();
+    let m = market();
+    vec![
+        GridMarginEngine::new(&set, &m, GridPolicy::deribit_style()).unwrap(),
+        GridMarginEngine::new(&set, &m, GridPolicy::cme_span_16(0.1, 0.05).unwrap()).unwrap(),
+        GridMarginEngine::new(
+            &set,
+            &m,
+            GridPolicy::finra_4210(FinraPortfolioType::MarginEquity),
+        )
+        .unwrap(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, rng_seed: proptest::test_runner::RngSeed::Fixed(0x6e1d), ..ProptestConfig::default() })]
+
+    #[test]
+    fn grid_margin_properties(a in positions_strategy(), b in positions_strategy(), k in 1u32..5) {
+        for engine in engines() {
+            let pa = to_positions(&a);
+            let pb = to_positions(&b);
+            let ma = initial(&engine, &pa);
+            let mb = initial(&engine, &pb);
+            // Non-negative and finite; maintenance below initial.
+            let ra = engine.requirement(&engine.account_from_positions(&pa).unwrap()).unwrap();
+            prop_assert!(ma.is_finite() && ma >= 0.0);
+            prop_assert!(ra.maintenance() <= ra.initial());
+            // Sub-additive: two books together never need more than apart.
+            let both: Vec<Position> = pa.iter().chain(&pb).cloned().collect();
+            let mab = initial(&engine, &both);
+            prop_assert!(mab <= (ma + mb) * (1.0 + 1e-12) + 1e-9, "{} > {} + {}", mab, ma, mb);
+            // Positive homogeneity (no concentration add-on in these presets).
+            let scaled: Vec<Position> = pa.iter().map(|p| Position::new(p.instrument.clone(), p.quantity * f64::from(k))).collect();
+            let mk = initial(&engine, &scaled);
+            prop_assert!((mk - f64::from(k) * ma).abs() <= 1e-12 * mk.max(1.0), "{} vs {} x {}", mk, k, ma);
+            // Order does not matter: bit for bit.
+            let mut reversed = pa.clone();
+            reversed.reverse();
+            prop_assert_eq!(initial(&engine, &reversed).to_bits(), ma.to_bits());
+            // Batch = one by one, bit for bit.
+            let accounts = vec![
+                engine.account_from_positions(&pa).unwrap(),
+                engine.account_from_positions(&pb).unwrap(),
+                engine.account_from_positions(&both).unwrap(),
+            ];
+            let batch = engine.margin_batch(&accounts);
+            for (acct, r) in accounts.iter().zip(batch) {
+                prop_assert_eq!(r.unwrap(), engine.requirement(acct).unwrap());
+            }
+            // The breakdown reports the same requirement.
+            prop_assert_eq!(engine.margin(&accounts[0]).unwrap().requirement, ra);
+            // What-if = margin with the order included.
+            let state = engine.state(&accounts[0]).unwrap();
+            prop_assert_eq!(state.requirement(), ra);
+            for (n, q) in [(5usize, 3.0), (0, -2.5), (8, 7.0), (3, 1.0)] {
+                let iid = InstrumentId::new(names()[n]).unwrap();
+                let order = Order { instrument: engine.instrument_index(&iid).unwrap(), quantity: q };
+                let got = engine.what_if(&state, order).unwrap();
+                let mut with = pa.clone();
+                with.push(Position::new(iid, q));
+                let expected = engine.requirement(&engine.account_from_positions(&with).unwrap()).unwrap();
+                prop_assert!((got.initial() - expected.initial()).abs() <= WHAT_IF_RELATIVE * expected.initial().max(1.0),
+                    "what-if {} vs {}", got.initial(), expected.initial());
+                let mut applied = state.clone();
+                engine.apply_order(&mut applied, order).unwrap();
+                prop_assert_eq!(applied.requirement(), expected);
+            }
+        }
+    }
+}
+
+#[test]
+fn hedges_need_less_than_their_naked_legs() {
+    for engine in engines() {
+        let cases: [(&[(&str, f64)], &[(&str, f64)]); 4] = [
+            // Long perp hedged by a short future.
+            (&[("BTC-PERP", 10.0)], &[("BTC-FUT-30", -1000.0)]),
+            // Covered call.
+            (&[("ETH-PERP", 10.0)], &[("ETH-C4400-30", -10.0)]),
+            // Protective put.
+            (&[("ETH-PERP", 10.0)], &[("ETH-P3600-30", 10.0)]),
+            // Short call hedged by a long perp (delta hedge).
+            (&[("BTC-C110-30", -1.0)], &[("BTC-PERP", 0.3)]),
+        ];
+        for (leg_a, leg_b) in cases {
+            let a = initial(&engine, &book(leg_a));
+            let b = initial(&engine, &book(leg_b));
+            let both: Vec<(&str, f64)> = leg_a.iter().chain(leg_b).cloned().collect();
+            let ab = initial(&engine, &book(&both));
+            assert!(
+                ab < a + b,
+                "{}: {leg_a:?} + {leg_b:?}: {ab} >= {a} + {b}",
+                engine.policy().name
+            );
+        }
+    }
+}
+
+#[test]
+fn batch_is_thread_count_independent() {
+    let engine = &engines()[0];
+    let names = names();
+    let accounts: Vec<GridAccount> = (0..2000)
+        .map(|i| {
+            let positions: Vec<Position> = (0..5)
+                .map(|j| {
+                    let n = (i * 7 + j * 3) % names.len();
+                    Position::new(
+                        InstrumentId::new(names[n]).unwrap(),
+                        ((i + j) % 11) as f64 - 5.0,
+                    )
+                })
+                .collect();
+            engine.account_from_positions(&positions).unwrap()
+        })
+        .collect();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| engine.margin_batch(&accounts))
+    };
+    let one: Vec<u64> = run(1)
+        .into_iter()
+        .map(|r| r.unwrap().initial().to_bits())
+        .collect();
+    let four: Vec<u64> = run(4)
+        .into_iter()
+        .map(|r| r.unwrap().initial().to_bits())
+        .collect();
+    assert_eq!(one, four);
+}
