@@ -40,6 +40,14 @@ struct Listed {
     notional: f64,
 }
 
+/// The per-contract numbers the margin kernel reads, packed.
+#[derive(Debug, Clone, Copy)]
+struct RowMeta {
+    delta_notional: f64,
+    short_minimum: f64,
+    long_minimum: f64,
+}
+
 #[derive(Debug, Clone)]
 struct UnderlyingInfo {
     id: UnderlyingId,
@@ -90,6 +98,7 @@ pub struct GridMarginEngine {
     scenarios: usize,
     stride: usize,
     rows: Vec<f64>,
+    meta: Vec<RowMeta>,
     listed: Vec<Listed>,
     index: HashMap<InstrumentId, u32>,
 }
@@ -135,6 +144,16 @@ struct Totals {
     worst: usize,
     delta: f64,
     minimum: f64,
+}
+
+impl Totals {
+    const ZERO: Totals = Totals {
+        underlying: 0,
+        scan: 0.0,
+        worst: 0,
+        delta: 0.0,
+        minimum: 0.0,
+    };
 }
 
 /// Which charge set an underlying's requirement.
@@ -340,6 +359,14 @@ impl GridMarginEngine {
             });
             index.insert(item.id.clone(), k as u32);
         }
+        let meta = listed
+            .iter()
+            .map(|l| RowMeta {
+                delta_notional: l.delta_notional,
+                short_minimum: l.short_minimum,
+                long_minimum: l.long_minimum,
+            })
+            .collect();
         Ok(GridMarginEngine {
             policy,
             as_of: market.as_of(),
@@ -347,6 +374,7 @@ impl GridMarginEngine {
             scenarios,
             stride,
             rows,
+            meta,
             listed,
             index,
         })
@@ -459,9 +487,16 @@ impl GridMarginEngine {
     /// # Errors
     /// [`Error::NonFiniteResult`] if a sum overflows.
     pub fn requirement(&self, account: &GridAccount) -> Result<MarginRequirement> {
-        let mut acc = vec![0.0; self.stride];
-        let mut totals = Vec::with_capacity(account.groups.len());
-        self.requirement_with(account, &mut acc, &mut totals)
+        let mut stack = [0.0; 256];
+        let mut heap = Vec::new();
+        let acc: &mut [f64] = if self.stride <= stack.len() {
+            &mut stack[..self.stride]
+        } else {
+            heap.resize(self.stride, 0.0);
+            &mut heap
+        };
+        let mut totals = Vec::new();
+        self.requirement_with(account, acc, &mut totals)
     }
 
     fn requirement_with(
@@ -470,24 +505,36 @@ impl GridMarginEngine {
         acc: &mut [f64],
         totals: &mut Vec<Totals>,
     ) -> Result<MarginRequirement> {
-        totals.clear();
-        for g in &account.groups {
+        let mut stack = [Totals::ZERO; 8];
+        let n = account.groups.len();
+        let buf: &mut [Totals] = if n <= stack.len() {
+            &mut stack[..n]
+        } else {
+            totals.clear();
+            totals.resize(n, Totals::ZERO);
+            totals
+        };
+        for (g, t) in account.groups.iter().zip(buf.iter_mut()) {
             let slots = &account.slots[g.start as usize..g.end as usize];
             accumulate(&self.rows, self.stride, slots, acc);
-            totals.push(self.totals_of(g.underlying, slots, acc));
+            *t = self.aggregates(g.underlying, slots, max_of(acc), 0);
         }
-        self.combine(totals)
+        self.combine(buf)
     }
 
     /// Scan risk and aggregates of one group from its accumulated losses.
     fn totals_of(&self, underlying: u32, slots: &[Slot], acc: &[f64]) -> Totals {
         let (worst, scan) = worst_of(&acc[..self.scenarios]);
+        self.aggregates(underlying, slots, scan, worst)
+    }
+
+    fn aggregates(&self, underlying: u32, slots: &[Slot], scan: f64, worst: usize) -> Totals {
         let mut delta = 0.0;
         let mut minimum = 0.0;
         for s in slots {
-            let l = &self.listed[s.row as usize];
-            delta += s.quantity * l.delta_notional;
-            minimum += slot_minimum(l, s.quantity);
+            let m = &self.meta[s.row as usize];
+            delta += s.quantity * m.delta_notional;
+            minimum += slot_minimum(m, s.quantity);
         }
         Totals {
             underlying,
@@ -560,7 +607,12 @@ impl GridMarginEngine {
     pub fn margin(&self, account: &GridAccount) -> Result<GridMargin> {
         let mut acc = vec![0.0; self.stride];
         let mut totals = Vec::with_capacity(account.groups.len());
-        let requirement = self.requirement_with(account, &mut acc, &mut totals)?;
+        for g in &account.groups {
+            let slots = &account.slots[g.start as usize..g.end as usize];
+            accumulate(&self.rows, self.stride, slots, &mut acc);
+            totals.push(self.totals_of(g.underlying, slots, &acc));
+        }
+        let requirement = self.combine(&totals)?;
         let mut underlyings = Vec::with_capacity(totals.len());
         let mut sum = 0.0;
         let mut concentration = 0.0;
@@ -710,6 +762,7 @@ impl GridMarginEngine {
             value: order.quantity,
         })?;
         let row = &self.rows[k * self.stride..k * self.stride + self.scenarios];
+        let m = &self.meta[k];
         let q = order.quantity;
         let account = &state.account;
         let group = account
@@ -726,7 +779,7 @@ impl GridMarginEngine {
                 let held = slots
                     .binary_search_by_key(&order.instrument.0, |s| s.row)
                     .map_or(0.0, |i| slots[i].quantity);
-                let minimum = old.minimum - slot_minimum(l, held) + slot_minimum(l, held + q);
+                let minimum = old.minimum - slot_minimum(m, held) + slot_minimum(m, held + q);
                 Some((
                     gi,
                     Totals {
@@ -765,7 +818,7 @@ impl GridMarginEngine {
                     scan,
                     worst,
                     delta: q * l.delta_notional,
-                    minimum: slot_minimum(l, q),
+                    minimum: slot_minimum(m, q),
                 };
             }
         }
@@ -810,12 +863,24 @@ fn check_quantity(index: usize, q: f64) -> Result<()> {
 }
 
 /// Option minimum of `quantity` contracts of `l`.
-fn slot_minimum(l: &Listed, quantity: f64) -> f64 {
+fn slot_minimum(l: &RowMeta, quantity: f64) -> f64 {
     if quantity < 0.0 {
         -quantity * l.short_minimum
     } else {
         quantity * l.long_minimum
     }
+}
+
+/// The largest entry, floored at 0 (vectorised; `acc.len()` a multiple of
+/// `LANES`, padding zeros).
+fn max_of(acc: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    for chunk in acc.chunks_exact(LANES) {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    lanes.iter().fold(0.0, |m, &x| if x > m { x } else { m })
 }
 
 /// Index and value of the largest entry, floored at 0 (first on ties).
@@ -863,23 +928,47 @@ fn accumulate_avx2(rows: &[f64], stride: usize, slots: &[Slot], acc: &mut [f64])
     accumulate_body::<true>(rows, stride, slots, acc);
 }
 
-/// Register-blocked: each block of `LANES` scenarios is summed over every
-/// slot in registers, then stored.
+/// Register-blocked: each block of `BLOCK` scenarios is summed over every
+/// slot in registers (`BLOCK / 4` AVX2 registers), then stored; a row is
+/// read as `BLOCK`-wide contiguous pieces.
 #[inline(always)]
 fn accumulate_body<const FMA: bool>(rows: &[f64], stride: usize, slots: &[Slot], acc: &mut [f64]) {
-    for (b, out) in acc.chunks_exact_mut(LANES).enumerate() {
-        let mut lanes = [0.0f64; LANES];
-        for s in slots {
-            let start = s.row as usize * stride + b * LANES;
-            let Some(row) = rows.get(start..start + LANES) else {
-                continue;
-            };
-            let q = s.quantity;
-            for (a, r) in lanes.iter_mut().zip(row) {
-                *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
+    const BLOCK: usize = 4 * LANES;
+    let mut start = 0;
+    while start < stride {
+        if stride - start >= BLOCK {
+            let mut lanes = [0.0f64; BLOCK];
+            for s in slots {
+                let at = s.row as usize * stride + start;
+                let Some(row) = rows.get(at..at + BLOCK) else {
+                    continue;
+                };
+                let q = s.quantity;
+                for (a, r) in lanes.iter_mut().zip(row) {
+                    *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
+                }
             }
+            if let Some(out) = acc.get_mut(start..start + BLOCK) {
+                out.copy_from_slice(&lanes);
+            }
+            start += BLOCK;
+        } else {
+            let mut lanes = [0.0f64; LANES];
+            for s in slots {
+                let at = s.row as usize * stride + start;
+                let Some(row) = rows.get(at..at + LANES) else {
+                    continue;
+                };
+                let q = s.quantity;
+                for (a, r) in lanes.iter_mut().zip(row) {
+                    *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
+                }
+            }
+            if let Some(out) = acc.get_mut(start..start + LANES) {
+                out.copy_from_slice(&lanes);
+            }
+            start += LANES;
         }
-        out.copy_from_slice(&lanes);
     }
 }
 
