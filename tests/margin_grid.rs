@@ -477,10 +477,12 @@ proptest! {
     }
 }
 
+type Legs = &'static [(&'static str, f64)];
+
 #[test]
 fn hedges_need_less_than_their_naked_legs() {
     for engine in engines() {
-        let cases: [(&[(&str, f64)], &[(&str, f64)]); 4] = [
+        let cases: [(Legs, Legs); 4] = [
             // Long perp hedged by a short future.
             (&[("BTC-PERP", 10.0)], &[("BTC-FUT-30", -1000.0)]),
             // Covered call.
