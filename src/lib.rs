@@ -93,9 +93,10 @@ pub use instrument::{
 pub use margin::{
     AccountState, Concentration, ConcentrationTier, ExtremeMoves, ExtremeScale, ExtremeVol,
     FinraPortfolioType, GridAccount, GridCharge, GridMargin, GridMarginEngine, GridPoint,
-    GridPolicy, InstrumentIndex, MAX_STEPS_PER_SIDE, MarginKind, MarginRequirement, MarketDepth,
-    Methodology, MinimumScope, OptionMinimum, Order, PositionContribution, PriceRange,
-    UnderlyingGridMargin, UnderlyingRange, VolPoint, VolScenarios, VolShocks, ZeroMove,
+    GridPolicy, InstrumentIndex, MAX_STEPS_PER_SIDE, MarginChange, MarginKind, MarginRequirement,
+    MarginState, MarketDepth, Methodology, MinimumScope, OptionMinimum, Order,
+    PositionContribution, PriceRange, UnderlyingChange, UnderlyingGridMargin, UnderlyingRange,
+    VolPoint, VolScenarios, VolShocks, ZeroMove, explain_margin_change,
 };
 pub use market::{
     ButterflyViolation, MarketSnapshot, MarketSnapshotBuilder, RiskFactor, StrikeAxis,

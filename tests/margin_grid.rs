@@ -541,3 +541,51 @@ fn batch_is_thread_count_independent() {
         .collect();
     assert_eq!(one, four);
 }
+
+#[test]
+fn margin_change_splits_into_positions_market_and_parameters() {
+    let set = instruments();
+    let m0 = market();
+    let m1 = MarketSnapshot::builder(as_of())
+        .underlying(
+            id("BTC"),
+            UnderlyingMarket::new(90_000.0, 0.0, 0.0, VolSurface::flat(0.65).unwrap()).unwrap(),
+        )
+        .underlying(
+            id("ETH"),
+            UnderlyingMarket::new(4_000.0, 0.0, 0.0, VolSurface::flat(0.70).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let p0 = GridPolicy::cme_span_16(0.08, 0.04).unwrap();
+    let p1 = GridPolicy::cme_span_16(0.10, 0.04).unwrap();
+    let b0 = book(&[("BTC-C110-30", -5.0), ("ETH-PERP", 3.0)]);
+    let b1 = book(&[("BTC-C110-30", -5.0), ("ETH-PERP", 3.0), ("BTC-PERP", 2.0)]);
+    let state = |positions: &'static [Position], market, policy| MarginState {
+        positions,
+        market,
+        policy,
+    };
+    let (b0, b1): (&'static [Position], &'static [Position]) = (
+        Box::leak(b0.into_boxed_slice()),
+        Box::leak(b1.into_boxed_slice()),
+    );
+    // Only the parameters change: all of it is parameters.
+    let c = explain_margin_change(&set, state(b0, &m0, &p0), state(b0, &m0, &p1)).unwrap();
+    assert!(c.change > 0.0);
+    assert_eq!((c.positions, c.market), (0.0, 0.0));
+    assert!((c.parameters - c.change).abs() < 1e-9);
+    // Everything changes: the three parts sum to the change, and the
+    // endpoints are the engines' own margins.
+    let c = explain_margin_change(&set, state(b0, &m0, &p0), state(b1, &m1, &p1)).unwrap();
+    assert!(
+        (c.positions + c.market + c.parameters - c.change).abs() <= 1e-9 * c.change.abs().max(1.0)
+    );
+    let engine = GridMarginEngine::new(&set, &m1, p1.clone()).unwrap();
+    let direct = engine
+        .requirement(&engine.account_from_positions(b1).unwrap())
+        .unwrap();
+    assert_eq!(c.after, direct);
+    assert!(c.positions != 0.0 && c.market != 0.0 && c.parameters != 0.0);
+    assert_eq!(c.per_underlying.len(), 2);
+}

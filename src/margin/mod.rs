@@ -15,8 +15,11 @@
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+mod explain;
 mod grid;
 mod grid_policy;
+
+pub use explain::{MarginChange, MarginState, UnderlyingChange, explain_margin_change};
 
 pub use grid::{
     AccountState, GridAccount, GridCharge, GridMargin, GridMarginEngine, InstrumentIndex, Order,
