@@ -899,10 +899,13 @@ impl Shocked {
             return Ok(vec![base_vol; self.len]);
         };
         let vols: Vec<f64> = match (&self.vol_term, kind) {
-            (Some((scaling, sizes)), _) => sizes
-                .iter()
-                .map(|&size| scaling.shocked_vol(*kind, base_vol, size, days))
-                .collect(),
+            (Some((scaling, sizes)), _) => {
+                let factor = scaling.factor(days);
+                sizes
+                    .iter()
+                    .map(|&size| scaling.shocked_vol_with_factor(*kind, base_vol, size, factor))
+                    .collect()
+            }
             (None, ShockKind::Absolute) => params.iter().map(|p| base_vol + p).collect(),
             (None, ShockKind::Relative | ShockKind::Log) => {
                 params.iter().map(|p| base_vol * p).collect()

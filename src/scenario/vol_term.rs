@@ -144,7 +144,19 @@ impl VolTermScaling {
     /// option `days` calendar days from expiry. May be non-finite or
     /// non-positive for extreme inputs; revaluation checks it.
     pub fn shocked_vol(&self, kind: ShockKind, base: f64, size: f64, days: f64) -> f64 {
-        let v = kind.apply(base, size * self.factor(days));
+        self.shocked_vol_with_factor(kind, base, size, self.factor(days))
+    }
+
+    /// As [`VolTermScaling::shocked_vol`] with the option's
+    /// [`VolTermScaling::factor`] computed once.
+    pub(crate) fn shocked_vol_with_factor(
+        &self,
+        kind: ShockKind,
+        base: f64,
+        size: f64,
+        factor: f64,
+    ) -> f64 {
+        let v = kind.apply(base, size * factor);
         if size > 0.0 {
             v.max(self.min_vol_up)
         } else {
