@@ -11,27 +11,14 @@
 //! The JSON format is the serde form of the crate's types; see
 //! `examples/data/sample_book.json`.
 
+mod common;
+
 use portfolio_margin::{
-    AccountId, Confidence, DayBasis, GridAxis, GridScope, InstrumentSet, MarketSnapshot, Portfolio,
-    Position, QuantileRule, Revaluation, RiskArrays, Settlement, ShockKind, StressGrid,
-    UnderlyingId, YearFraction, expected_shortfall, instrument_greeks, portfolio_greeks,
-    portfolio_pnl, value_at_risk,
+    Confidence, DayBasis, GridAxis, GridScope, QuantileRule, Revaluation, RiskArrays, Settlement,
+    ShockKind, StressGrid, UnderlyingId, YearFraction, expected_shortfall, instrument_greeks,
+    portfolio_greeks, portfolio_pnl, value_at_risk,
 };
-use serde::Deserialize;
 use std::process::ExitCode;
-
-const SAMPLE: &str = include_str!("data/sample_book.json");
-const FORMAT_VERSION: u32 = 1;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Book {
-    format_version: u32,
-    account: AccountId,
-    market: MarketSnapshot,
-    instruments: InstrumentSet,
-    positions: Vec<Position>,
-}
 
 fn main() -> ExitCode {
     match run() {
@@ -46,19 +33,9 @@ fn main() -> ExitCode {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let json_out = args.iter().any(|a| a == "--json");
-    let text = match args.iter().find(|a| !a.starts_with("--")) {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?,
-        None => SAMPLE.to_string(),
-    };
-    let book: Book = serde_json::from_str(&text)?;
-    if book.format_version != FORMAT_VERSION {
-        return Err(format!(
-            "format_version {} is not supported (expected {FORMAT_VERSION})",
-            book.format_version
-        )
-        .into());
-    }
-    let portfolio = Portfolio::new(book.account, book.positions, &book.instruments)?;
+    let path = args.iter().find(|a| !a.starts_with("--"));
+    let book = common::load_book(path.map(String::as_str))?;
+    let portfolio = book.portfolio;
     let greeks = portfolio_greeks(&portfolio, &book.instruments, &book.market)?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&greeks)?);

@@ -190,6 +190,17 @@ pub enum Error {
         /// Number of prices received.
         got: usize,
     },
+    /// A progress observer answered [`crate::Flow::Cancel`]; the computation
+    /// stopped without a result.
+    #[error("{stage} cancelled after {done} of {total} units of work")]
+    Cancelled {
+        /// The computation stopped, e.g. `"Monte Carlo revaluation"`.
+        stage: &'static str,
+        /// Units of work finished when the observer cancelled.
+        done: u64,
+        /// Units of work in the whole computation.
+        total: u64,
+    },
 }
 
 /// Checks that `value` is finite; names `what` in the error.

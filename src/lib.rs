@@ -76,6 +76,7 @@ mod measure;
 mod pnl;
 mod portfolio;
 mod pricing;
+mod progress;
 mod risk;
 mod scenario;
 mod units;
@@ -111,7 +112,9 @@ pub use measure::{
     delta_normal_risk, expected_shortfall, kupiec_test, tail_scenario_count, traffic_light,
     traffic_light_zones, value_at_risk, var_exceptions,
 };
-pub use pnl::{Revaluation, RiskArray, RiskArrays, portfolio_pnl, position_pnl, revalue};
+pub use pnl::{
+    RISK_ARRAYS_STAGE, Revaluation, RiskArray, RiskArrays, portfolio_pnl, position_pnl, revalue,
+};
 pub use portfolio::{
     AccountId, InstrumentSet, ListedInstrument, MAX_ABS_QUANTITY, Portfolio, Position,
 };
@@ -120,7 +123,11 @@ pub use pricing::{
     MIN_VOLATILITY, MIN_YEARS, black_scholes, instrument_greeks, option_inputs,
 };
 pub use pricing::{black_price, implied_volatility, price};
-pub use risk::{MonteCarloRisk, monte_carlo_risk};
+pub use progress::{Flow, ProgressUpdate};
+pub use risk::{
+    MONTE_CARLO_STAGE, MonteCarloRisk, monte_carlo_pnl, monte_carlo_risk,
+    monte_carlo_risk_with_progress,
+};
 pub use scenario::{
     CORRELATION_PSD_TOLERANCE, CORRELATION_SYMMETRY_TOLERANCE, CorrelationMatrix,
     DEFAULT_CHUNK_SIZE, EWMA_DEFAULT_LAMBDA, GridAxis, GridScope, HistoricalConfig,

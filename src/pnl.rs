@@ -27,6 +27,7 @@ use crate::pricing::{
     BsInputs, MAX_ABS_RATE, MAX_PRICE, MAX_VOLATILITY, MIN_PRICE, MIN_VOLATILITY,
     instrument_greeks, option_inputs,
 };
+use crate::progress::{Flow, ProgressUpdate, Tracker};
 use crate::scenario::{ScenarioSet, ShockKind};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
@@ -161,6 +162,10 @@ impl RiskArray {
     }
 }
 
+/// The [`ProgressUpdate::stage`] of [`RiskArrays::compute_with_progress`];
+/// units are instruments.
+pub const RISK_ARRAYS_STAGE: &str = "risk arrays";
+
 /// Risk arrays of every instrument of an [`InstrumentSet`] against one
 /// snapshot and one scenario set: computed once, shared by every account.
 ///
@@ -217,6 +222,65 @@ impl RiskArrays {
         scenarios: &ScenarioSet,
         method: Revaluation,
     ) -> Result<RiskArrays> {
+        Self::compute_observed(instruments, market, scenarios, method, None)
+    }
+
+    /// [`RiskArrays::compute`] reporting its progress to `progress` after
+    /// every instrument, which may cancel it.
+    ///
+    /// `progress` is called as described in [`crate::Flow`]: once with
+    /// `done = 0`, then once per revalued instrument (`total =
+    /// instruments.len()`, stage [`RISK_ARRAYS_STAGE`]), possibly from rayon
+    /// worker threads but never two calls at once. The arrays are the same
+    /// bits as [`RiskArrays::compute`]'s.
+    ///
+    /// # Errors
+    /// As [`RiskArrays::compute`], and [`Error::Cancelled`] if `progress`
+    /// answered [`crate::Flow::Cancel`] (whatever else failed).
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::*;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let btc = UnderlyingId::new("BTC")?;
+    /// let market = MarketSnapshot::builder(Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0)?)
+    ///     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.04, 0.0, VolSurface::flat(0.5)?)?)
+    ///     .build()?;
+    /// let scenarios = ScenarioSet::new(
+    ///     vec![(RiskFactor::Spot(btc.clone()), ShockKind::Relative)],
+    ///     vec![-0.1, 0.1],
+    ///     YearFraction::ZERO,
+    /// )?;
+    /// let mut set = InstrumentSet::new();
+    /// set.insert(InstrumentId::new("PERP")?, Instrument::Perpetual(PerpetualContract::new(btc.clone())))?;
+    /// set.insert(InstrumentId::new("SPOT")?, Instrument::Spot(btc))?;
+    /// let last = AtomicU64::new(0);
+    /// let record = |u: ProgressUpdate| {
+    ///     last.store(u.done, Ordering::Relaxed);
+    ///     Flow::Continue
+    /// };
+    /// let arrays = RiskArrays::compute_with_progress(&set, &market, &scenarios, Revaluation::Full, &record)?;
+    /// assert_eq!(arrays, RiskArrays::compute(&set, &market, &scenarios, Revaluation::Full)?);
+    /// assert_eq!(last.load(Ordering::Relaxed), 2); // both instruments
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn compute_with_progress(
+        instruments: &InstrumentSet,
+        market: &MarketSnapshot,
+        scenarios: &ScenarioSet,
+        method: Revaluation,
+        progress: &(dyn Fn(ProgressUpdate) -> Flow + Sync),
+    ) -> Result<RiskArrays> {
+        Self::compute_observed(instruments, market, scenarios, method, Some(progress))
+    }
+
+    fn compute_observed(
+        instruments: &InstrumentSet,
+        market: &MarketSnapshot,
+        scenarios: &ScenarioSet,
+        method: Revaluation,
+        progress: Option<&(dyn Fn(ProgressUpdate) -> Flow + Sync)>,
+    ) -> Result<RiskArrays> {
         let listed: Vec<&ListedInstrument> = instruments.iter().collect();
         // Every underlying's shocked numbers, once.
         let mut shocked: BTreeMap<&UnderlyingId, Result<Shocked>> = BTreeMap::new();
@@ -229,12 +293,22 @@ impl RiskArrays {
                 shocked.insert(id, s);
             }
         }
-        let run = |item: &&ListedInstrument| {
+        let revalue_one = |item: &&ListedInstrument| {
             let shocks = match shocked.get(item.instrument.underlying()) {
                 Some(s) => s.as_ref(),
                 None => return revalue(item, market, scenarios, method),
             };
             revalue_with(item, market, scenarios, shocks, method)
+        };
+        let tracker = progress.map(|p| Tracker::start(p, RISK_ARRAYS_STAGE, listed.len()));
+        let run = |item: &&ListedInstrument| match &tracker {
+            None => revalue_one(item),
+            Some(t) => {
+                t.check()?;
+                let array = revalue_one(item);
+                t.finish_one();
+                array
+            }
         };
         #[cfg(feature = "rayon")]
         let results: Vec<Result<RiskArray>> = {
@@ -243,6 +317,9 @@ impl RiskArrays {
         };
         #[cfg(not(feature = "rayon"))]
         let results: Vec<Result<RiskArray>> = listed.iter().map(run).collect();
+        if let Some(t) = &tracker {
+            t.outcome()?;
+        }
         let arrays = results.into_iter().collect::<Result<Vec<RiskArray>>>()?;
         let index = arrays
             .iter()

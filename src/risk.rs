@@ -12,6 +12,7 @@ use crate::market::MarketSnapshot;
 use crate::measure::{LossDistribution, QuantileRule};
 use crate::pnl::{Revaluation, RiskArrays, portfolio_pnl};
 use crate::portfolio::{InstrumentSet, Portfolio};
+use crate::progress::{Flow, ProgressUpdate, Tracker};
 use crate::scenario::MonteCarloGenerator;
 use crate::units::Confidence;
 #[cfg(feature = "rayon")]
@@ -127,15 +128,190 @@ pub fn monte_carlo_risk(
     confidence: Confidence,
     method: Revaluation,
 ) -> Result<MonteCarloRisk> {
-    let positions = portfolio.positions();
-    if positions.is_empty() {
-        return Err(Error::TooFew {
-            what: "portfolio positions",
-            min: 1,
-            got: 0,
-        });
+    risk_observed(
+        portfolio,
+        instruments,
+        market,
+        generator,
+        confidence,
+        method,
+        None,
+    )
+}
+
+/// [`monte_carlo_risk`] reporting its progress to `progress` after every
+/// chunk, which may cancel it.
+///
+/// `progress` is called as described in [`Flow`]: once with `done = 0`,
+/// then once per finished chunk (`total = generator.n_chunks()`, stage
+/// [`MONTE_CARLO_STAGE`]), possibly from rayon worker threads but never two
+/// calls at once. The result is the same bits as [`monte_carlo_risk`]'s, on
+/// any number of threads.
+///
+/// # Errors
+/// As [`monte_carlo_risk`], and [`Error::Cancelled`] if `progress` answered
+/// [`Flow::Cancel`] (whatever else failed).
+///
+/// # Examples
+/// ```
+/// use portfolio_margin::*;
+/// # let btc = UnderlyingId::new("BTC")?;
+/// # let market = MarketSnapshot::builder(Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0)?)
+/// #     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.04, 0.0, VolSurface::flat(0.5)?)?)
+/// #     .build()?;
+/// # let mut set = InstrumentSet::new();
+/// # set.insert(InstrumentId::new("PERP")?, Instrument::Perpetual(PerpetualContract::new(btc.clone())))?;
+/// # let book = Portfolio::new(AccountId::new("a"), vec![Position::new(InstrumentId::new("PERP")?, 1.0)], &set)?;
+/// let config = MonteCarloConfig::new(1, 20_000, YearFraction::from_days(1.0, DayBasis::Calendar365)?)?;
+/// let generator = MonteCarloGenerator::new(
+///     config,
+///     vec![SimulatedFactor::new(RiskFactor::Spot(btc), ShockKind::Log, 0.5)?],
+///     &CorrelationMatrix::new(1, vec![1.0])?,
+/// )?;
+/// let confidence = Confidence::new(0.99)?;
+/// // Print a percentage; the numbers equal the unobserved call's.
+/// let show = |u: ProgressUpdate| {
+///     println!("{}: {:.0}%", u.stage, 100.0 * u.done as f64 / u.total as f64);
+///     Flow::Continue
+/// };
+/// let risk = monte_carlo_risk_with_progress(&book, &set, &market, &generator, confidence, Revaluation::Full, &show)?;
+/// assert_eq!(risk, monte_carlo_risk(&book, &set, &market, &generator, confidence, Revaluation::Full)?);
+/// // Stop after the first chunk.
+/// let stop = |u: ProgressUpdate| if u.done >= 1 { Flow::Cancel } else { Flow::Continue };
+/// let err = monte_carlo_risk_with_progress(&book, &set, &market, &generator, confidence, Revaluation::Full, &stop);
+/// assert!(matches!(err, Err(Error::Cancelled { done: 1, total: 5, .. })));
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
+pub fn monte_carlo_risk_with_progress(
+    portfolio: &Portfolio,
+    instruments: &InstrumentSet,
+    market: &MarketSnapshot,
+    generator: &MonteCarloGenerator,
+    confidence: Confidence,
+    method: Revaluation,
+    progress: &(dyn Fn(ProgressUpdate) -> Flow + Sync),
+) -> Result<MonteCarloRisk> {
+    risk_observed(
+        portfolio,
+        instruments,
+        market,
+        generator,
+        confidence,
+        method,
+        Some(progress),
+    )
+}
+
+/// The [`ProgressUpdate::stage`] of the Monte Carlo functions
+/// ([`monte_carlo_risk_with_progress`], [`monte_carlo_pnl`]); units are
+/// chunks of [`MonteCarloGenerator`].
+pub const MONTE_CARLO_STAGE: &str = "Monte Carlo revaluation";
+
+/// The book's P&L on every Monte Carlo path (the vector
+/// [`monte_carlo_risk`] reads VaR and ES off), reporting progress to
+/// `progress` after every chunk.
+///
+/// Use it to look at the whole distribution (a histogram, other
+/// quantiles); [`MonteCarloRisk::from_pnl`] on the result equals
+/// [`monte_carlo_risk`] bit for bit. Pass `&|_| Flow::Continue` to observe
+/// nothing. See [`monte_carlo_risk_with_progress`] for how `progress` is
+/// called.
+///
+/// # Units
+/// Quote currency per path, positive = gain; entry `i` is path `i` of
+/// `generator` (the same bits on any number of threads).
+///
+/// # Errors
+/// As [`monte_carlo_risk`] (except that one path is enough), and
+/// [`Error::Cancelled`] if `progress` answered [`Flow::Cancel`].
+///
+/// # Examples
+/// ```
+/// use portfolio_margin::*;
+/// # let btc = UnderlyingId::new("BTC")?;
+/// # let market = MarketSnapshot::builder(Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0)?)
+/// #     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.04, 0.0, VolSurface::flat(0.5)?)?)
+/// #     .build()?;
+/// # let mut set = InstrumentSet::new();
+/// # set.insert(InstrumentId::new("PERP")?, Instrument::Perpetual(PerpetualContract::new(btc.clone())))?;
+/// # let book = Portfolio::new(AccountId::new("a"), vec![Position::new(InstrumentId::new("PERP")?, 1.0)], &set)?;
+/// let config = MonteCarloConfig::new(7, 10_000, YearFraction::from_days(1.0, DayBasis::Calendar365)?)?;
+/// let generator = MonteCarloGenerator::new(
+///     config,
+///     vec![SimulatedFactor::new(RiskFactor::Spot(btc), ShockKind::Log, 0.5)?],
+///     &CorrelationMatrix::new(1, vec![1.0])?,
+/// )?;
+/// let pnl = monte_carlo_pnl(&book, &set, &market, &generator, Revaluation::Full, &|_| Flow::Continue)?;
+/// assert_eq!(pnl.len(), 10_000);
+/// let confidence = Confidence::new(0.99)?;
+/// assert_eq!(
+///     MonteCarloRisk::from_pnl(&pnl, confidence)?,
+///     monte_carlo_risk(&book, &set, &market, &generator, confidence, Revaluation::Full)?,
+/// );
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
+pub fn monte_carlo_pnl(
+    portfolio: &Portfolio,
+    instruments: &InstrumentSet,
+    market: &MarketSnapshot,
+    generator: &MonteCarloGenerator,
+    method: Revaluation,
+    progress: &(dyn Fn(ProgressUpdate) -> Flow + Sync),
+) -> Result<Vec<f64>> {
+    pnl_observed(
+        portfolio,
+        instruments,
+        market,
+        generator,
+        method,
+        Some(progress),
+    )
+}
+
+impl MonteCarloRisk {
+    /// VaR, ES and their standard errors from the P&L of `pnl.len()`
+    /// Monte Carlo paths (see [`MonteCarloRisk`] for the estimators).
+    ///
+    /// # Units
+    /// `pnl` in the quote currency, positive = gain; the result as
+    /// [`MonteCarloRisk`].
+    ///
+    /// # Errors
+    /// [`Error::TooFew`] for fewer than 2 paths; [`Error::InvalidElement`]
+    /// for a non-finite P&L; [`Error::NonFiniteResult`] if a measure
+    /// overflows.
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::*;
+    /// let pnl: Vec<f64> = (0..1_000).map(|i| f64::from(i) - 500.0).collect();
+    /// let risk = MonteCarloRisk::from_pnl(&pnl, Confidence::new(0.99)?)?;
+    /// assert_eq!(risk.value_at_risk, 491.0); // the 10th largest loss
+    /// assert_eq!(risk.expected_shortfall, 495.5); // mean of the 10 largest
+    /// assert_eq!(risk.paths, 1_000);
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn from_pnl(pnl: &[f64], confidence: Confidence) -> Result<MonteCarloRisk> {
+        at_least_two_paths(pnl.len())?;
+        let distribution = LossDistribution::from_pnl(pnl)?;
+        let rule = QuantileRule::Empirical;
+        let value_at_risk = distribution.value_at_risk(confidence, rule);
+        let expected_shortfall = distribution.expected_shortfall(confidence, rule)?;
+        let losses = distribution.losses_descending();
+        let var_standard_error = var_standard_error(losses, confidence)?;
+        let es_standard_error = es_standard_error(losses, value_at_risk, confidence)?;
+        Ok(MonteCarloRisk {
+            value_at_risk,
+            expected_shortfall,
+            var_standard_error,
+            es_standard_error,
+            paths: pnl.len(),
+            confidence: confidence.level(),
+        })
     }
-    let n = generator.config().paths();
+}
+
+fn at_least_two_paths(n: usize) -> Result<()> {
     if n < 2 {
         return Err(Error::TooFew {
             what: "Monte Carlo paths for VaR/ES standard errors",
@@ -143,8 +319,48 @@ pub fn monte_carlo_risk(
             got: n,
         });
     }
+    Ok(())
+}
+
+fn risk_observed(
+    portfolio: &Portfolio,
+    instruments: &InstrumentSet,
+    market: &MarketSnapshot,
+    generator: &MonteCarloGenerator,
+    confidence: Confidence,
+    method: Revaluation,
+    progress: Option<&(dyn Fn(ProgressUpdate) -> Flow + Sync)>,
+) -> Result<MonteCarloRisk> {
+    has_positions(portfolio)?;
+    at_least_two_paths(generator.config().paths())?;
+    let pnl = pnl_observed(portfolio, instruments, market, generator, method, progress)?;
+    MonteCarloRisk::from_pnl(&pnl, confidence)
+}
+
+fn has_positions(portfolio: &Portfolio) -> Result<()> {
+    if portfolio.positions().is_empty() {
+        return Err(Error::TooFew {
+            what: "portfolio positions",
+            min: 1,
+            got: 0,
+        });
+    }
+    Ok(())
+}
+
+/// The streamed P&L vector; `progress` observes chunks.
+fn pnl_observed(
+    portfolio: &Portfolio,
+    instruments: &InstrumentSet,
+    market: &MarketSnapshot,
+    generator: &MonteCarloGenerator,
+    method: Revaluation,
+    progress: Option<&(dyn Fn(ProgressUpdate) -> Flow + Sync)>,
+) -> Result<Vec<f64>> {
+    has_positions(portfolio)?;
+    let n = generator.config().paths();
     let mut held = InstrumentSet::new();
-    for p in positions {
+    for p in portfolio.positions() {
         let instrument = instruments.get(&p.instrument)?;
         held.insert(p.instrument.clone(), instrument.clone())?;
     }
@@ -157,7 +373,8 @@ pub fn monte_carlo_risk(
     })?;
     pnl.resize(n, 0.0);
 
-    let fill = |c: usize, out: &mut [f64]| -> Result<()> {
+    let tracker = progress.map(|p| Tracker::start(p, MONTE_CARLO_STAGE, generator.n_chunks()));
+    let revalue_chunk = |c: usize, out: &mut [f64]| -> Result<()> {
         let scenarios = generator.chunk(c)?;
         let arrays = RiskArrays::compute(&held, market, &scenarios, method)?;
         drop(scenarios);
@@ -172,6 +389,17 @@ pub fn monte_carlo_risk(
         out.copy_from_slice(&chunk_pnl);
         Ok(())
     };
+    let fill = |c: usize, out: &mut [f64]| -> Result<()> {
+        match &tracker {
+            None => revalue_chunk(c, out),
+            Some(t) => {
+                t.check()?;
+                let done = revalue_chunk(c, out);
+                t.finish_one();
+                done
+            }
+        }
+    };
     let stride = generator.config().chunk_size();
     #[cfg(feature = "rayon")]
     let results: Vec<Result<()>> = pnl
@@ -185,24 +413,11 @@ pub fn monte_carlo_risk(
         .enumerate()
         .map(|(c, out)| fill(c, out))
         .collect();
+    if let Some(t) = &tracker {
+        t.outcome()?;
+    }
     results.into_iter().collect::<Result<Vec<()>>>()?;
-
-    let distribution = LossDistribution::from_pnl(&pnl)?;
-    drop(pnl);
-    let rule = QuantileRule::Empirical;
-    let value_at_risk = distribution.value_at_risk(confidence, rule);
-    let expected_shortfall = distribution.expected_shortfall(confidence, rule)?;
-    let losses = distribution.losses_descending();
-    let var_standard_error = var_standard_error(losses, confidence)?;
-    let es_standard_error = es_standard_error(losses, value_at_risk, confidence)?;
-    Ok(MonteCarloRisk {
-        value_at_risk,
-        expected_shortfall,
-        var_standard_error,
-        es_standard_error,
-        paths: n,
-        confidence: confidence.level(),
-    })
+    Ok(pnl)
 }
 
 /// `sqrt(α (1 - α) / n) / f(VaR)` with the sparsity from a central difference
