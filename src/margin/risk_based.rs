@@ -721,6 +721,9 @@ fn check_vector<'a>(what: &'static str, values: &'a [f64]) -> Result<&'a [f64]> 
 ///
 /// # Units
 /// Quote currency, except `weight` (a fraction).
+///
+/// # Examples
+/// See [`EsMargin`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct StressedEffect {
@@ -741,6 +744,9 @@ pub struct StressedEffect {
 ///
 /// # Units
 /// `amount` in quote currency; the others are fractions.
+///
+/// # Examples
+/// See [`EsMargin`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct BufferEffect {
@@ -756,6 +762,9 @@ pub struct BufferEffect {
 ///
 /// # Units
 /// Quote currency.
+///
+/// # Examples
+/// See [`EsMargin`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct FloorEffect {
@@ -778,6 +787,9 @@ impl FloorEffect {
 ///
 /// # Units
 /// Quote currency.
+///
+/// # Examples
+/// See [`EsMargin`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct SpeedLimitEffect {
@@ -799,6 +811,40 @@ pub struct SpeedLimitEffect {
 ///
 /// # Units
 /// Quote currency; ES and VaR positive = loss; `horizon_factor` pure.
+///
+/// # Examples
+/// Every tool at once, with numbers that can be checked by hand:
+/// ```
+/// use portfolio_margin::*;
+/// let pnl: Vec<f64> = (1..=10).map(|i| -f64::from(i)).collect(); // losses 1..=10
+/// let stressed: Vec<f64> = pnl.iter().map(|x| 10.0 * x).collect(); // losses 10..=100
+/// let long: Vec<f64> = pnl.iter().map(|x| 3.0 * x).collect(); // losses 3..=30
+/// let apc = AntiProcyclicality::none()
+///     .with_buffer(0.25)?
+///     .with_stressed_weight(0.25)?
+///     .with_long_lookback_floor(LongLookbackFloor::new(10)?)
+///     .with_speed_limit(SpeedLimit::new(0.25, SpeedLimitScope::AntiProcyclicalComponent)?);
+/// let policy = EsMarginPolicy::new(Confidence::new(0.8)?, 4)?.with_anti_procyclicality(apc);
+/// let inputs = EsMarginInputs::new()
+///     .with_stressed_pnl(&stressed)?
+///     .with_long_lookback_pnl(&long)?
+///     .with_previous_initial_margin(50.0)?;
+/// let m = es_margin(&pnl, &inputs, &policy)?;
+/// // 80% of 10 scenarios: the 2 largest losses. VaR 9, ES 9.5; MPOR 4 days: x 2.
+/// assert_eq!((m.value_at_risk, m.expected_shortfall), (9.0, 9.5));
+/// assert_eq!(m.calculated_margin, 19.0);
+/// // (b) stressed ES 95 x 2 = 190: add-on 0.25 x (190 - 19) = 42.75.
+/// assert_eq!(m.stressed.map(|s| s.add_on), Some(42.75));
+/// // (a) buffer 0.25 x 19 = 4.75.
+/// assert_eq!(m.buffer.map(|b| b.amount), Some(4.75));
+/// // (c) floor 28.5 x 2 = 57 does not bind under 19 + 42.75 + 4.75 = 66.5.
+/// assert_eq!(m.floor.map(|f| f.binds()), Some(false));
+/// assert_eq!(m.margin_before_speed_limit, 66.5);
+/// // Speed limit: at most 50 x 1.25 = 62.5 (never below max(C, F) = 57).
+/// assert_eq!(m.speed_limit.map(|s| s.reduction), Some(4.0));
+/// assert_eq!(m.requirement.initial(), 62.5);
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct EsMargin {
@@ -1274,6 +1320,19 @@ fn compute(
 /// All volatilities are per period (e.g. daily) in the units of the return
 /// series the model was fitted on, and must be in the same units as the
 /// current volatility given to [`projected_es_margin`].
+///
+/// ```
+/// use portfolio_margin::*;
+/// let returns: Vec<f64> = (0..60).map(|t| if t % 2 == 0 { 0.01 } else { -0.01 }).collect();
+/// let garch = evaluate_garch(&returns, GarchParams::new(4e-6, 0.05, 0.9)?)?;
+/// // Over a 2-day MPOR: the mean of the next two daily variance forecasts.
+/// let vol = VolatilityForecast::Garch(&garch).volatility(2)?;
+/// let mean = (garch.forecast_variance(1)? + garch.forecast_variance(2)?) / 2.0;
+/// assert!((vol - mean.sqrt()).abs() < 1e-15);
+/// assert_eq!(VolatilityForecast::Given(0.02).volatility(2)?, 0.02);
+/// assert!(VolatilityForecast::Given(-0.02).volatility(2).is_err());
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum VolatilityForecast<'a> {
     /// EWMA: the variance forecast is flat over every horizon, so the
@@ -1311,6 +1370,9 @@ impl VolatilityForecast<'_> {
 ///
 /// # Units
 /// Volatilities per period (the model's units); margins quote currency.
+///
+/// # Examples
+/// See [`projected_es_margin`].
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct ProjectedEsMargin {
