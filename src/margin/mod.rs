@@ -12,6 +12,18 @@
 //! Every methodology returns a [`MarginRequirement`]: initial and
 //! maintenance margin in the quote currency, finite and non-negative.
 
+mod risk_based;
+
+pub use risk_based::{
+    AntiProcyclicality, BufferEffect, EMIR_FLOOR_LOOKBACK_YEARS, EMIR_MIN_APC_BUFFER,
+    EMIR_MIN_CONFIDENCE_EXCHANGE_TRADED, EMIR_MIN_CONFIDENCE_OTC,
+    EMIR_MIN_MPOR_DAYS_EXCHANGE_TRADED, EMIR_MIN_MPOR_DAYS_OTC, EMIR_MIN_STRESSED_WEIGHT,
+    EmirProductClass, EsMargin, EsMarginInputs, EsMarginPolicy, FloorEffect, HorizonScaling,
+    LongLookbackFloor, ProjectedEsMargin, SpeedLimit, SpeedLimitEffect, SpeedLimitScope,
+    StressedEffect, VolatilityForecast, es_margin, es_margin_with_positions, portfolio_es_margin,
+    projected_es_margin,
+};
+
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
