@@ -98,6 +98,11 @@ pub use margin::{
     PositionContribution, PriceRange, UnderlyingChange, UnderlyingGridMargin, UnderlyingRange,
     VolPoint, VolScenarios, VolShocks, ZeroMove, explain_margin_change,
 };
+pub use margin::{
+    AppliedCredit, CrossMargin, CrossPolicy, IsolatedMargin, IsolatedPolicy, IsolatedRule,
+    OffsetPolicy, PositionMargin, PutMinimumBasis, ResolvedOffsets, SpreadCredit,
+    UnderlyingExposure, UnderlyingMargin, cross_margin, isolated_margin,
+};
 pub use market::{
     ButterflyViolation, MarketSnapshot, MarketSnapshotBuilder, RiskFactor, StrikeAxis,
     UnderlyingMarket, VolSurface,
