@@ -1,40 +1,6 @@
 //! Cross margin: positions on the same underlying net against each other,
-//! then spread credits between correlated underlyings.
-//!
-//! Per underlying, three charges replace the isolated per-position rules:
-//!
-//! 1. **Option premium**: every option position's market value, as in the
-//!    isolated rules (long options are paid in full, short options carry
-//!    their liability).
-//! 2. **Short-option charge with vertical-spread recognition**: each short
-//!    option keeps its isolated (naked) charge per unit of underlying,
-//!    except the units covered by a long option of the same underlying,
-//!    kind and settlement expiring no earlier, which are charged the
-//!    spread's maximum loss instead, if lower (Cboe's spread rule: for calls
-//!    `max(K_long - K_short, 0)`, for puts `max(K_short - K_long, 0)` per
-//!    unit; coin-settled calls `spot x max(K_long - K_short, 0) / K_long`,
-//!    the largest coin payout of the spread, converted at spot; coin-settled
-//!    put spreads are not recognised, their coin payout being unbounded as
-//!    the price falls). Pairs are formed greedily: repeatedly the
-//!    (short, long) pair that saves the most per unit covers as many units
-//!    as both have left (ties by instrument id), until no pair saves
-//!    anything. Each long covers at most its own units.
-//! 3. **Delta charge on the net delta**: futures, perpetuals and spot
-//!    (each with its isolated rate) and the options' delta notional (rate
-//!    0: options' price risk is already in charges 1 and 2) are netted.
-//!    Matched long and short notional is free; the unmatched residual is
-//!    charged at the lowest rates on its side. This is the smallest charge
-//!    over every way of pairing the book's longs with its shorts; with
-//!    futures only it is `futures_fraction x |net delta notional|`, and an
-//!    option's delta can reduce the charge of a future but never add one.
-//!
-//! The per-underlying requirement is capped at the isolated requirement of
-//! the same positions (only rounding can make the cap bind), so cross
-//! margin never exceeds isolated margin. Spread credits from the
-//! [`OffsetPolicy`](crate::OffsetPolicy) then reduce the delta charges of
-//! correlated underlyings whose net deltas offset (the delta charge is the
-//! price-risk part SPAN's inter-commodity credits apply to; premium and
-//! option charges are not credited).
+//! then spread credits between correlated underlyings. The rules are
+//! documented on [`cross_margin`].
 
 use crate::error::Result;
 use crate::instrument::{OptionKind, Settlement, UnderlyingId};
@@ -94,7 +60,7 @@ impl CrossPolicy {
     /// A policy from its parts.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] unless `maintenance_fraction` is in `[0, 1]`.
+    /// [`crate::Error::InvalidInput`] unless `maintenance_fraction` is in `[0, 1]`.
     pub fn new(
         isolated: IsolatedPolicy,
         offsets: OffsetPolicy,
@@ -160,7 +126,42 @@ pub struct CrossMargin {
 }
 
 /// Cross margin: netting per underlying, then spread credits between
-/// underlyings (see the [module rules](self) on [`CrossPolicy`]).
+/// underlyings.
+///
+/// Per underlying, three charges replace the isolated per-position rules:
+///
+/// 1. **Option premium**: every option position's market value, as in the
+///    isolated rules (long options are paid in full, short options carry
+///    their liability).
+/// 2. **Short-option charge with vertical-spread recognition**: each short
+///    option keeps its isolated (naked) charge per unit of underlying,
+///    except the units covered by a long option of the same underlying,
+///    kind and settlement expiring no earlier, which are charged the
+///    spread's maximum loss instead, if lower (Cboe's spread rule: for calls
+///    `max(K_long - K_short, 0)`, for puts `max(K_short - K_long, 0)` per
+///    unit; coin-settled calls `spot x max(K_long - K_short, 0) / K_long`,
+///    the largest coin payout of the spread, converted at spot; coin-settled
+///    put spreads are not recognised, their coin payout being unbounded as
+///    the price falls). Pairs are formed greedily: repeatedly the
+///    (short, long) pair that saves the most per unit covers as many units
+///    as both have left (ties by instrument id), until no pair saves
+///    anything. Each long covers at most its own units.
+/// 3. **Delta charge on the net delta**: futures, perpetuals and spot
+///    (each with its isolated rate) and the options' delta notional (rate
+///    0: options' price risk is already in charges 1 and 2) are netted.
+///    Matched long and short notional is free; the unmatched residual is
+///    charged at the lowest rates on its side. This is the smallest charge
+///    over every way of pairing the book's longs with its shorts; with
+///    futures only it is `futures_fraction x |net delta notional|`, and an
+///    option's delta can reduce the charge of a future but never add one.
+///
+/// The per-underlying requirement is capped at the isolated requirement of
+/// the same positions (only rounding can make the cap bind), so cross
+/// margin never exceeds isolated margin. Spread credits from the
+/// [`OffsetPolicy`](crate::OffsetPolicy) then reduce the delta charges of
+/// correlated underlyings whose net deltas offset (the delta charge is the
+/// price-risk part SPAN's inter-commodity credits apply to; premium and
+/// option charges are not credited).
 ///
 /// Guarantees: every number is finite and `>= 0`; the requirement is at
 /// most the [`isolated_margin`](crate::isolated_margin) of the same book
@@ -235,7 +236,10 @@ pub fn cross_margin(
             ("underlying isolated margin", u.isolated_initial),
             ("underlying net delta notional", u.net_delta_notional),
             ("underlying gross delta notional", u.gross_delta_notional),
-            ("underlying cross margin", u.option_premium + u.short_option_charge + u.delta_charge),
+            (
+                "underlying cross margin",
+                u.option_premium + u.short_option_charge + u.delta_charge,
+            ),
         ] {
             finite_result(what, value)?;
         }
@@ -376,10 +380,11 @@ fn short_option_charge(group: &[&Assessed<'_>]) -> f64 {
         short.left -= cover;
         long.left -= cover;
     }
-    total + shorts
-        .iter()
-        .map(|s| s.left * s.charge_per_unit)
-        .sum::<f64>()
+    total
+        + shorts
+            .iter()
+            .map(|s| s.left * s.charge_per_unit)
+            .sum::<f64>()
 }
 
 /// Charge on one underlying's netted delta (module docs, rule 3): the
@@ -563,7 +568,11 @@ mod tests {
     fn futures_net_to_the_fraction_of_the_net() {
         let f = fixture();
         // Long 3 perp, short 1 future: net long 2 x 100 000, 15% = 30 000.
-        let m = cross(&f, &[("BTC-PERP", 3.0), ("BTC-FUT", -1.0)], &CrossPolicy::default());
+        let m = cross(
+            &f,
+            &[("BTC-PERP", 3.0), ("BTC-FUT", -1.0)],
+            &CrossPolicy::default(),
+        );
         assert_eq!(m.underlyings.len(), 1);
         let u = &m.underlyings[0];
         assert_eq!(u.net_delta_notional, 200_000.0);
@@ -619,15 +628,15 @@ mod tests {
     fn option_delta_offsets_but_never_adds() {
         let f = fixture();
         let p = CrossPolicy::default();
-        let g = crate::pricing::instrument_greeks(
-            f.instruments.get(&id("C110")).unwrap(),
-            &f.market,
-        )
-        .unwrap();
+        let g =
+            crate::pricing::instrument_greeks(f.instruments.get(&id("C110")).unwrap(), &f.market)
+                .unwrap();
         let delta = g.quote.delta;
         // A lone short call: cross = isolated (premium + 10 000).
         let alone = cross(&f, &[("C110", -1.0)], &p);
-        assert!((alone.requirement.initial() - (premium(&f, "C110") + 10_000.0)).abs() < AMOUNT_TOL);
+        assert!(
+            (alone.requirement.initial() - (premium(&f, "C110") + 10_000.0)).abs() < AMOUNT_TOL
+        );
         assert_eq!(alone.underlyings[0].delta_charge, 0.0);
         // Short call + long perp: the perp's 15% applies to 1 - delta only.
         let covered = cross(&f, &[("C110", -1.0), ("BTC-PERP", 1.0)], &p);

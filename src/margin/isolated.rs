@@ -448,13 +448,7 @@ fn assess_one<'a>(
                 _ => (policy.futures_fraction, IsolatedRule::FuturesNotional),
             };
             let notional = delta_notional.abs();
-            (
-                notional,
-                0.0,
-                rate * notional,
-                rule,
-                Leg::DeltaOne { rate },
-            )
+            (notional, 0.0, rate * notional, rule, Leg::DeltaOne { rate })
         }
         Instrument::Option(option) => {
             // Value per unit of underlying in the quote currency: coin
@@ -578,14 +572,14 @@ mod raw {
     impl TryFrom<IsolatedPolicy> for super::IsolatedPolicy {
         type Error = Error;
         fn try_from(r: IsolatedPolicy) -> Result<Self> {
-            Ok(super::IsolatedPolicy::default()
+            super::IsolatedPolicy::default()
                 .with_futures_fraction(r.futures_fraction)?
                 .with_long_spot_fraction(r.long_spot_fraction)?
                 .with_short_spot_fraction(r.short_spot_fraction)?
                 .with_option_base_fraction(r.option_base_fraction)?
                 .with_option_minimum_fraction(r.option_minimum_fraction)?
                 .with_put_minimum_basis(r.put_minimum_basis)
-                .with_maintenance_fraction(r.maintenance_fraction)?)
+                .with_maintenance_fraction(r.maintenance_fraction)
         }
     }
 
@@ -634,8 +628,7 @@ mod tests {
         let market = MarketSnapshot::builder(as_of)
             .underlying(
                 btc.clone(),
-                UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5).unwrap())
-                    .unwrap(),
+                UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5).unwrap()).unwrap(),
             )
             .underlying(
                 spx.clone(),
@@ -668,11 +661,20 @@ mod tests {
                         .unwrap(),
                 ),
             ),
-            ("C110", Instrument::Option(option(OptionKind::Call, 110_000.0))),
-            ("C100", Instrument::Option(option(OptionKind::Call, 100_000.0))),
+            (
+                "C110",
+                Instrument::Option(option(OptionKind::Call, 110_000.0)),
+            ),
+            (
+                "C100",
+                Instrument::Option(option(OptionKind::Call, 100_000.0)),
+            ),
             ("P90", Instrument::Option(option(OptionKind::Put, 90_000.0))),
             ("P95", Instrument::Option(option(OptionKind::Put, 95_000.0))),
-            ("P120", Instrument::Option(option(OptionKind::Put, 120_000.0))),
+            (
+                "P120",
+                Instrument::Option(option(OptionKind::Put, 120_000.0)),
+            ),
             (
                 "C110-INV",
                 Instrument::Option(
@@ -698,7 +700,11 @@ mod tests {
         }
     }
 
-    fn margin_of(f: &Fixture, positions: &[(&str, f64)], policy: &IsolatedPolicy) -> IsolatedMargin {
+    fn margin_of(
+        f: &Fixture,
+        positions: &[(&str, f64)],
+        policy: &IsolatedPolicy,
+    ) -> IsolatedMargin {
         let positions = positions
             .iter()
             .map(|(name, q)| Position::new(id(name), *q))
@@ -733,14 +739,20 @@ mod tests {
         assert!((m.requirement.initial() - 30_000.0).abs() < AMOUNT_TOL);
         // Spot: long free by default, short 50%.
         let m = single(&f, "BTC", 2.0, &p);
-        assert_eq!((m.rule, m.requirement.initial()), (IsolatedRule::LongSpot, 0.0));
+        assert_eq!(
+            (m.rule, m.requirement.initial()),
+            (IsolatedRule::LongSpot, 0.0)
+        );
         let m = single(&f, "BTC", -2.0, &p);
         assert_eq!(
             (m.rule, m.requirement.initial()),
             (IsolatedRule::ShortSpot, 100_000.0)
         );
         let charged = p.clone().with_long_spot_fraction(0.25).unwrap();
-        assert_eq!(single(&f, "BTC", 2.0, &charged).requirement.initial(), 50_000.0);
+        assert_eq!(
+            single(&f, "BTC", 2.0, &charged).requirement.initial(),
+            50_000.0
+        );
     }
 
     #[test]
@@ -822,18 +834,23 @@ mod tests {
         let coin = premium(&f, "C110-INV");
         assert!((coin * 100_000.0 - premium(&f, "C110")).abs() < AMOUNT_TOL);
         assert!((inverse.premium - linear.premium).abs() < AMOUNT_TOL);
-        assert!(
-            (inverse.requirement.initial() - linear.requirement.initial()).abs() < AMOUNT_TOL
-        );
+        assert!((inverse.requirement.initial() - linear.requirement.initial()).abs() < AMOUNT_TOL);
     }
 
     #[test]
     fn total_is_the_sum_and_maintenance_a_fraction() {
         let f = fixture();
-        let p = IsolatedPolicy::default().with_maintenance_fraction(0.8).unwrap();
+        let p = IsolatedPolicy::default()
+            .with_maintenance_fraction(0.8)
+            .unwrap();
         let m = margin_of(
             &f,
-            &[("BTC-PERP", 1.0), ("C110", -1.0), ("P90", 2.0), ("BTC", -1.0)],
+            &[
+                ("BTC-PERP", 1.0),
+                ("C110", -1.0),
+                ("P90", 2.0),
+                ("BTC", -1.0),
+            ],
             &p,
         );
         let sum: f64 = m.positions.iter().map(|x| x.requirement.initial()).sum();
@@ -858,8 +875,8 @@ mod tests {
             )
             .build()
             .unwrap();
-        let err = isolated_margin(&book, &f.instruments, &late, &IsolatedPolicy::default())
-            .unwrap_err();
+        let err =
+            isolated_margin(&book, &f.instruments, &late, &IsolatedPolicy::default()).unwrap_err();
         assert!(
             matches!(&err, Error::InInstrument { id: i, .. } if *i == id("C110")),
             "{err}"

@@ -24,12 +24,9 @@ mod offsets;
 
 pub use cross::{CrossMargin, CrossPolicy, UnderlyingMargin, cross_margin};
 pub use isolated::{
-    IsolatedMargin, IsolatedPolicy, IsolatedRule, PositionMargin, PutMinimumBasis,
-    isolated_margin,
+    IsolatedMargin, IsolatedPolicy, IsolatedRule, PositionMargin, PutMinimumBasis, isolated_margin,
 };
-pub use offsets::{
-    AppliedCredit, OffsetPolicy, ResolvedOffsets, SpreadCredit, UnderlyingExposure,
-};
+pub use offsets::{AppliedCredit, OffsetPolicy, ResolvedOffsets, SpreadCredit, UnderlyingExposure};
 
 pub use explain::{MarginChange, MarginState, UnderlyingChange, explain_margin_change};
 

@@ -714,10 +714,9 @@ mod tests {
     #[test]
     fn hand_computed_two_legs_with_ratio() {
         // b is half as volatile: 2 of b offset 1 of a.
-        let policy = OffsetPolicy::new(vec![
-            SpreadCredit::new(id("A"), id("B"), 0.6, 2.0).unwrap(),
-        ])
-        .unwrap();
+        let policy =
+            OffsetPolicy::new(vec![SpreadCredit::new(id("A"), id("B"), 0.6, 2.0).unwrap()])
+                .unwrap();
         // A long 1 000 (req 100), B short 1 000 (req 50).
         // spreads = min(1000, 1000 / 2) = 500 of A, consuming 1000 of B.
         // credit_a = 0.6 x 100 x 500 / 1000 = 30; credit_b = 0.6 x 50 x 1000 / 1000 = 30.
@@ -840,7 +839,11 @@ mod tests {
         assert_eq!(fast, slow);
         assert!(fast > 0.0);
         // Wrong lengths are errors, not panics.
-        assert!(resolved.total_credit(&req, &delta[..2], &mut scratch).is_err());
+        assert!(
+            resolved
+                .total_credit(&req, &delta[..2], &mut scratch)
+                .is_err()
+        );
         assert!(
             resolved
                 .total_credit(&req[..2], &delta[..2], &mut scratch)
@@ -872,8 +875,7 @@ mod tests {
         let json = r#"{"credits":[{"a":"BTC","b":"ETH","credit_rate":0.5}]}"#;
         let p: OffsetPolicy = serde_json::from_str(json).unwrap();
         assert_eq!(p.credits()[0].ratio(), 1.0);
-        let back: OffsetPolicy =
-            serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        let back: OffsetPolicy = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(back, p);
         for bad in [
             r#"{"credits":[{"a":"BTC","b":"ETH","credit_rate":1.5}]}"#,
