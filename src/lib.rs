@@ -100,13 +100,15 @@ pub use margin::{
     VolPoint, VolScenarios, VolShocks, ZeroMove, explain_margin_change,
 };
 pub use margin::{
-    AntiProcyclicality, BufferEffect, EMIR_FLOOR_LOOKBACK_YEARS, EMIR_MIN_APC_BUFFER,
-    EMIR_MIN_CONFIDENCE_EXCHANGE_TRADED, EMIR_MIN_CONFIDENCE_OTC,
-    EMIR_MIN_MPOR_DAYS_EXCHANGE_TRADED, EMIR_MIN_MPOR_DAYS_OTC, EMIR_MIN_STRESSED_WEIGHT,
-    EmirProductClass, EsMargin, EsMarginInputs, EsMarginPolicy, FloorEffect, HorizonScaling,
-    LongLookbackFloor, ProjectedEsMargin, SpeedLimit, SpeedLimitEffect, SpeedLimitScope,
-    StressedEffect, VolatilityForecast, es_margin, es_margin_with_positions, portfolio_es_margin,
-    projected_es_margin,
+    AntiProcyclicality, AppliedCredit, BufferEffect, CrossMargin, CrossPolicy,
+    EMIR_FLOOR_LOOKBACK_YEARS, EMIR_MIN_APC_BUFFER, EMIR_MIN_CONFIDENCE_EXCHANGE_TRADED,
+    EMIR_MIN_CONFIDENCE_OTC, EMIR_MIN_MPOR_DAYS_EXCHANGE_TRADED, EMIR_MIN_MPOR_DAYS_OTC,
+    EMIR_MIN_STRESSED_WEIGHT, EmirProductClass, EsMargin, EsMarginInputs, EsMarginPolicy,
+    FloorEffect, HorizonScaling, IsolatedMargin, IsolatedPolicy, IsolatedRule, LongLookbackFloor,
+    OffsetPolicy, PositionMargin, ProjectedEsMargin, PutMinimumBasis, ResolvedOffsets, SpeedLimit,
+    SpeedLimitEffect, SpeedLimitScope, SpreadCredit, StressedEffect, UnderlyingExposure,
+    UnderlyingMargin, VolatilityForecast, cross_margin, es_margin, es_margin_with_positions,
+    isolated_margin, portfolio_es_margin, projected_es_margin,
 };
 pub use market::{
     ButterflyViolation, MarketSnapshot, MarketSnapshotBuilder, RiskFactor, StrikeAxis,

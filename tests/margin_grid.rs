@@ -416,7 +416,20 @@ fn engines() -> Vec<GridMarginEngine> {
             GridPolicy::finra_4210(FinraPortfolioType::MarginEquity),
         )
         .unwrap(),
+        GridMarginEngine::new(&set, &m, span_with_credits()).unwrap(),
     ]
+}
+
+/// SPAN-style grid with a BTC/ETH inter-commodity credit from a 0.8
+/// correlation, 30% of it withdrawn as a correlation-break add-on.
+fn span_with_credits() -> GridPolicy {
+    let mut p = GridPolicy::cme_span_16(0.1, 0.05).unwrap();
+    p.offsets = OffsetPolicy::new(vec![
+        SpreadCredit::from_correlation(id("BTC"), id("ETH"), 0.8, 1.0).unwrap(),
+    ])
+    .unwrap();
+    p.correlation_break = 0.3;
+    p
 }
 
 proptest! {
@@ -434,9 +447,22 @@ proptest! {
             prop_assert!(ma.is_finite() && ma >= 0.0);
             prop_assert!(ra.maintenance() <= ra.initial());
             // Sub-additive: two books together never need more than apart.
+            // SPAN-style spread credits depend on the direction of each
+            // underlying's delta and are not sub-additive (see
+            // `spread_credits_are_not_sub_additive`): with credits, the
+            // combined book stays below the two books' margins before credits.
             let both: Vec<Position> = pa.iter().chain(&pb).cloned().collect();
             let mab = initial(&engine, &both);
-            prop_assert!(mab <= (ma + mb) * (1.0 + 1e-12) + 1e-9, "{} > {} + {}", mab, ma, mb);
+            let (ca, cb) = if engine.policy().offsets.credits().is_empty() {
+                (ma, mb)
+            } else {
+                let gross = |p: &[Position]| {
+                    let m = engine.margin(&engine.account_from_positions(p).unwrap()).unwrap();
+                    m.sum_of_underlyings + m.concentration_add_on
+                };
+                (gross(&pa), gross(&pb))
+            };
+            prop_assert!(mab <= (ca + cb) * (1.0 + 1e-12) + 1e-9, "{} > {} + {}", mab, ca, cb);
             // Positive homogeneity (no concentration add-on in these presets).
             let scaled: Vec<Position> = pa.iter().map(|p| Position::new(p.instrument.clone(), p.quantity * f64::from(k))).collect();
             let mk = initial(&engine, &scaled);
@@ -588,4 +614,66 @@ fn margin_change_splits_into_positions_market_and_parameters() {
     assert_eq!(c.after, direct);
     assert!(c.positions != 0.0 && c.market != 0.0 && c.parameters != 0.0);
     assert_eq!(c.per_underlying.len(), 2);
+}
+
+#[test]
+fn spread_credits_between_underlyings_are_itemised_and_partly_withdrawn() {
+    let set = instruments();
+    let engine = GridMarginEngine::new(&set, &market(), span_with_credits()).unwrap();
+    // Long 1 BTC perp (100,000) against short 25 ETH perps (100,000): a full spread.
+    let m = engine
+        .margin(
+            &engine
+                .account_from_positions(&book(&[("BTC-PERP", 1.0), ("ETH-PERP", -25.0)]))
+                .unwrap(),
+        )
+        .unwrap();
+    let rate = 1.0 - (0.1f64).sqrt(); // 1 - sqrt((1 - 0.8) / 2)
+    // Each leg: 10.5% of 100,000 (the covered extreme move binds).
+    let leg = 10_500.0;
+    assert!((m.sum_of_underlyings - 2.0 * leg).abs() < 1e-6);
+    assert_eq!(m.credits.len(), 1);
+    assert!((m.spread_credit - 2.0 * rate * leg).abs() < 1e-6, "{m:?}");
+    assert!((m.correlation_break_add_on - 0.3 * m.spread_credit).abs() < 1e-9);
+    let expected = 2.0 * leg - 0.7 * m.spread_credit;
+    assert!((m.requirement.initial() - expected).abs() < 1e-6);
+    // Same direction: no credit.
+    let same = engine
+        .margin(
+            &engine
+                .account_from_positions(&book(&[("BTC-PERP", 1.0), ("ETH-PERP", 25.0)]))
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(same.spread_credit, 0.0);
+    assert!((same.requirement.initial() - 2.0 * leg).abs() < 1e-6);
+}
+
+/// Found by the sub-additivity property: SPAN-style inter-commodity credits
+/// need opposite deltas, so a book that earns a credit alone can lose it
+/// when combined with a book that flips one underlying's delta.
+#[test]
+fn spread_credits_are_not_sub_additive() {
+    let set = instruments();
+    let engine = GridMarginEngine::new(&set, &market(), span_with_credits()).unwrap();
+    let a = book(&[("BTC-C100-7", 7.5), ("BTC-PERP", -7.25)]);
+    let b = book(&[("BTC-P90-30", 45.0), ("ETH-C4400-30", 28.75)]);
+    let both: Vec<Position> = a.iter().chain(&b).cloned().collect();
+    let (ma, mb, mab) = (
+        initial(&engine, &a),
+        initial(&engine, &b),
+        initial(&engine, &both),
+    );
+    assert!(
+        engine
+            .margin(&engine.account_from_positions(&b).unwrap())
+            .unwrap()
+            .spread_credit
+            > 0.0
+    );
+    assert!(mab > ma + mb, "{mab} <= {ma} + {mb}");
+    // Without credits the same books are sub-additive.
+    let plain = GridMarginEngine::new(&set, &market(), GridPolicy::cme_span_16(0.1, 0.05).unwrap())
+        .unwrap();
+    assert!(initial(&plain, &both) <= initial(&plain, &a) + initial(&plain, &b));
 }

@@ -6,6 +6,9 @@ use crate::error::{Error, Result};
 use crate::instrument::{Instrument, InstrumentId, Settlement, UnderlyingId};
 use crate::margin::MarginRequirement;
 use crate::margin::grid_policy::{GridPoint, GridPolicy, MinimumScope, VolPoint};
+use crate::margin::offsets::{
+    AppliedCredit, ResolvedOffsets, UnderlyingExposure, apply_spread_credits,
+};
 use crate::market::{MarketSnapshot, RiskFactor};
 use crate::pnl::{Revaluation, RiskArrays};
 use crate::portfolio::{InstrumentSet, MAX_ABS_QUANTITY, Portfolio, Position};
@@ -101,6 +104,7 @@ pub struct GridMarginEngine {
     meta: Vec<RowMeta>,
     listed: Vec<Listed>,
     index: HashMap<InstrumentId, u32>,
+    offsets: ResolvedOffsets,
 }
 
 /// An account's positions resolved against one engine: instrument indices,
@@ -219,8 +223,10 @@ pub struct GridMargin {
     pub underlyings: Vec<UnderlyingGridMargin>,
     /// Sum of the underlyings' requirements, quote currency.
     pub sum_of_underlyings: f64,
-    /// Spread credits between underlyings, quote currency.
+    /// Spread credits between underlyings (total of `credits`), quote currency.
     pub spread_credit: f64,
+    /// Each pair's credits.
+    pub credits: Vec<AppliedCredit>,
     /// Part of the spread credits withdrawn (correlation break), quote currency.
     pub correlation_break_add_on: f64,
     /// Sum of the concentration add-ons, quote currency.
@@ -367,7 +373,11 @@ impl GridMarginEngine {
                 long_minimum: l.long_minimum,
             })
             .collect();
+        let offsets = policy
+            .offsets
+            .resolve(|id| underlyings.binary_search_by(|u| u.id.cmp(id)).ok());
         Ok(GridMarginEngine {
+            offsets,
             policy,
             as_of: market.as_of(),
             underlyings,
@@ -565,9 +575,31 @@ impl GridMarginEngine {
         }
     }
 
-    /// Spread credits between the account's underlyings.
-    fn spread_credit(&self, _totals: &[Totals], _requirements: &[f64]) -> f64 {
-        0.0
+    /// Spread credits between the account's underlyings: dense per-engine
+    /// arrays of requirement and delta (zero where not held).
+    fn spread_credit(&self, totals: &[Totals], requirements: &[f64]) -> Result<f64> {
+        if self.offsets.is_empty() {
+            return Ok(0.0);
+        }
+        let n = self.underlyings.len();
+        let mut stack = [0.0; 64];
+        let mut heap = Vec::new();
+        let buf: &mut [f64] = if 4 * n <= stack.len() {
+            &mut stack[..4 * n]
+        } else {
+            heap.resize(4 * n, 0.0);
+            &mut heap
+        };
+        let (req, rest) = buf.split_at_mut(n);
+        let (delta, scratch) = rest.split_at_mut(n);
+        for (t, r) in totals.iter().zip(requirements) {
+            let u = t.underlying as usize;
+            if let (Some(a), Some(b)) = (req.get_mut(u), delta.get_mut(u)) {
+                *a = *r;
+                *b = t.delta;
+            }
+        }
+        self.offsets.total_credit(req, delta, scratch)
     }
 
     fn combine(&self, totals: &[Totals]) -> Result<MarginRequirement> {
@@ -586,7 +618,7 @@ impl GridMarginEngine {
             sum += *r;
             concentration += self.concentration(t);
         }
-        let credit = self.spread_credit(totals, reqs);
+        let credit = self.spread_credit(totals, reqs)?;
         let initial =
             (sum - credit * (1.0 - self.policy.correlation_break) + concentration).max(0.0);
         if !initial.is_finite() {
@@ -655,8 +687,19 @@ impl GridMarginEngine {
                 positions,
             });
         }
-        let credit = self.spread_credit(&totals, &requirements);
+        let credit = self.spread_credit(&totals, &requirements)?;
+        let exposures: Vec<UnderlyingExposure> = totals
+            .iter()
+            .zip(&requirements)
+            .map(|(t, r)| UnderlyingExposure {
+                underlying: self.underlyings[t.underlying as usize].id.clone(),
+                requirement: *r,
+                delta_notional: t.delta,
+            })
+            .collect();
+        let credits = apply_spread_credits(&self.policy.offsets, &exposures);
         Ok(GridMargin {
+            credits,
             requirement,
             underlyings,
             sum_of_underlyings: sum,

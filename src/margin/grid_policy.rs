@@ -367,7 +367,20 @@ pub struct UnderlyingRange {
 /// vol shock, time moving forward `horizon_days`; spread credits between
 /// underlyings follow [`crate::OffsetPolicy`] (SPAN's inter-commodity
 /// credits), and `correlation_break` withdraws that fraction of them as an
-/// add-on (correlations fail in a stress). Fields are public; every
+/// add-on (correlations fail in a stress).
+///
+/// # Properties
+/// The margin is non-negative and finite, does not depend on the order of
+/// positions, and scales with quantities (`k x` every quantity gives `k x`
+/// the margin) except for the concentration add-on, which grows faster by
+/// design. Without spread credits it is sub-additive: two books margined
+/// together never need more than margined apart (a maximum of sums is at
+/// most the sum of maxima). SPAN-style credits need opposite deltas, so a
+/// book that earns one alone can lose it when combined with a book that
+/// flips an underlying's delta; the combined margin then stays below the
+/// books' margins before credits (tested), not below their margins after.
+///
+/// Fields are public; every
 /// [`crate::GridMarginEngine`] validates its policy (and deserialising
 /// does too), naming the offending field.
 ///
@@ -407,6 +420,8 @@ pub struct GridPolicy {
     /// Floor on each underlying's requirement, as a fraction of its
     /// absolute net delta notional (`[0, 1]`).
     pub min_delta_charge: f64,
+    /// Spread credits between underlyings (SPAN-style inter-commodity credits).
+    pub offsets: crate::margin::offsets::OffsetPolicy,
     /// Fraction of spread credits withdrawn as a correlation-break add-on (`[0, 1]`).
     pub correlation_break: f64,
     /// Concentration / liquidity add-on.
@@ -442,7 +457,7 @@ impl GridPolicy {
     /// `vol_scan_range` absolute vol points as a decimal (`0.04` = 4 points).
     /// SPAN's short option minimum and inter-commodity credits are
     /// exchange-set per product; here they start at zero (set
-    /// [`GridPolicy::option_minimum`]).
+    /// [`GridPolicy::option_minimum`] and [`GridPolicy::offsets`]).
     /// Maintenance = initial / 1.1 (CME's 110% initial-to-maintenance ratio
     /// for speculators).
     ///
@@ -490,6 +505,7 @@ impl GridPolicy {
             horizon_days: 1.0,
             option_minimum: OptionMinimum::default(),
             min_delta_charge: 0.0,
+            offsets: Default::default(),
             correlation_break: 0.0,
             concentration: Concentration::default(),
             maintenance_fraction: 1.0 / 1.1,
@@ -540,6 +556,7 @@ impl GridPolicy {
                 scope: MinimumScope::AllOptions,
             },
             min_delta_charge: 0.0,
+            offsets: Default::default(),
             correlation_break: 0.0,
             concentration: Concentration::default(),
             maintenance_fraction: 1.0,
@@ -594,6 +611,7 @@ impl GridPolicy {
                 scope: MinimumScope::ShortOptions,
             },
             min_delta_charge: 0.01,
+            offsets: Default::default(),
             correlation_break: 0.0,
             concentration: Concentration::default(),
             maintenance_fraction: 0.8,
@@ -894,6 +912,8 @@ mod raw {
         #[serde(default)]
         min_delta_charge: f64,
         #[serde(default)]
+        offsets: crate::margin::offsets::OffsetPolicy,
+        #[serde(default)]
         correlation_break: f64,
         #[serde(default)]
         concentration: Concentration,
@@ -913,6 +933,7 @@ mod raw {
                 horizon_days: r.horizon_days,
                 option_minimum: r.option_minimum,
                 min_delta_charge: r.min_delta_charge,
+                offsets: r.offsets,
                 correlation_break: r.correlation_break,
                 concentration: r.concentration,
                 maintenance_fraction: r.maintenance_fraction,
@@ -934,6 +955,7 @@ mod raw {
                 horizon_days: p.horizon_days,
                 option_minimum: p.option_minimum,
                 min_delta_charge: p.min_delta_charge,
+                offsets: p.offsets,
                 correlation_break: p.correlation_break,
                 concentration: p.concentration,
                 maintenance_fraction: p.maintenance_fraction,

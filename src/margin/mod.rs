@@ -27,9 +27,18 @@ pub use risk_based::{
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+mod cross;
 mod explain;
 mod grid;
 mod grid_policy;
+mod isolated;
+mod offsets;
+
+pub use cross::{CrossMargin, CrossPolicy, UnderlyingMargin, cross_margin};
+pub use isolated::{
+    IsolatedMargin, IsolatedPolicy, IsolatedRule, PositionMargin, PutMinimumBasis, isolated_margin,
+};
+pub use offsets::{AppliedCredit, OffsetPolicy, ResolvedOffsets, SpreadCredit, UnderlyingExposure};
 
 pub use explain::{MarginChange, MarginState, UnderlyingChange, explain_margin_change};
 
