@@ -166,11 +166,7 @@ pub fn positions_value(
 /// # Ok::<(), portfolio_margin::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(Serialize),
-    serde(rename_all = "snake_case")
-)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "snake_case"))]
 pub enum HealthFactor {
     /// No maintenance margin is required and equity is positive.
     Unbounded,
@@ -604,7 +600,10 @@ mod tests {
             HealthFactor::new(-1e300, 1e-300).unwrap(),
             HealthFactor::Ratio(0.0)
         );
-        assert_eq!(HealthFactor::new(0.0, 0.0).unwrap(), HealthFactor::Ratio(0.0));
+        assert_eq!(
+            HealthFactor::new(0.0, 0.0).unwrap(),
+            HealthFactor::Ratio(0.0)
+        );
         assert!(HealthFactor::new(f64::NAN, 1.0).is_err());
         assert!(HealthFactor::new(1.0, -1.0).is_err());
     }

@@ -423,10 +423,8 @@ where
 /// multiplier itself for coin-settled futures and perpetuals (a face value).
 fn notional_per_contract(instrument: &Instrument, market: &MarketSnapshot) -> Result<f64> {
     let spot = market.underlying(instrument.underlying())?.spot();
-    let face_value = matches!(
-        instrument,
-        Instrument::Future(_) | Instrument::Perpetual(_)
-    ) && instrument.settlement() == Settlement::Inverse;
+    let face_value = matches!(instrument, Instrument::Future(_) | Instrument::Perpetual(_))
+        && instrument.settlement() == Settlement::Inverse;
     let notional = if face_value {
         instrument.multiplier()
     } else {
@@ -454,7 +452,12 @@ struct Candidate {
 impl Book<'_> {
     /// The book with one lot of each position in `indices` closed and its
     /// margin; `None` if all of them are already closed.
-    fn reduce<F>(&self, quantities: &[f64], indices: &[usize], margin: &F) -> Result<Option<Candidate>>
+    fn reduce<F>(
+        &self,
+        quantities: &[f64],
+        indices: &[usize],
+        margin: &F,
+    ) -> Result<Option<Candidate>>
     where
         F: Fn(&Portfolio) -> Result<MarginRequirement>,
     {

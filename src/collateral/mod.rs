@@ -1103,7 +1103,11 @@ impl CollateralPolicy {
 /// assert_eq!(coin_to_quote(-0.5, &eth, &market)?, -2_000.0);
 /// # Ok::<(), portfolio_margin::Error>(())
 /// ```
-pub fn coin_to_quote(coin_amount: f64, coin: &UnderlyingId, market: &MarketSnapshot) -> Result<f64> {
+pub fn coin_to_quote(
+    coin_amount: f64,
+    coin: &UnderlyingId,
+    market: &MarketSnapshot,
+) -> Result<f64> {
     let coin_amount = crate::error::finite("coin amount", coin_amount)?;
     let spot = market.underlying(coin)?.spot();
     finite_result("coin value in quote currency", coin_amount * spot)
