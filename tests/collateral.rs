@@ -890,6 +890,7 @@ fn margin_errors_propagate() {
 
 // ---------------------------------------------------------------- serde
 
+#[cfg(feature = "serde")]
 #[test]
 fn policies_deserialise_through_validation() {
     let json = r#"{

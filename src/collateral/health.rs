@@ -390,7 +390,15 @@ impl HealthBands {
 }
 
 /// Margin, health factor and status at one point (an account, or a step of
-/// a liquidation plan).
+/// a liquidation plan), built by [`HealthBands::state`].
+///
+/// ```
+/// use portfolio_margin::{HealthBands, HealthStatus, MarginRequirement};
+/// let s = HealthBands::default().state(-1.0, MarginRequirement::new(10.0, 0.5)?)?;
+/// assert_eq!(s.status, HealthStatus::Bankrupt);
+/// assert_eq!(s.margin.maintenance(), 5.0);
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct HealthState {
@@ -432,7 +440,8 @@ pub fn deposit_to_reach(equity: f64, maintenance: f64, target: f64) -> Result<f6
 ///
 /// Amounts are in the quote currency unless named `_settlement` (units of
 /// the policy's settlement asset, converted at
-/// `collateral.settlement_price`).
+/// `collateral.settlement_price`). Built by [`account_health`] (see its
+/// example).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct AccountHealth {
@@ -471,6 +480,22 @@ impl AccountHealth {
     ///
     /// # Errors
     /// As [`deposit_to_reach`].
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::*;
+    /// let market = MarketSnapshot::builder(Timestamp::from_millis(0)).build()?;
+    /// let usdc = AssetId::new("USDC")?;
+    /// let policy = CollateralPolicy::new(usdc.clone(), vec![CollateralAsset::at_par(usdc.clone(), AssetKind::Stablecoin, 1.0)?])?;
+    /// let instruments = InstrumentSet::new();
+    /// let book = Portfolio::new(AccountId::new("a"), vec![], &instruments)?;
+    /// let balances = [Balance::new(usdc, 900.0)];
+    /// let account = Account { balances: &balances, portfolio: &book, instruments: &instruments, market: &market, policy: &policy };
+    /// let health = account_health(&account, MarginRequirement::new(2_000.0, 0.5)?, &HealthBands::default())?;
+    /// assert_eq!(health.deposit_to_healthy, 350.0); // to 1.25 x 1000
+    /// assert_eq!(health.deposit_to_reach(1.0)?, 100.0);
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
     pub fn deposit_to_reach(&self, target: f64) -> Result<f64> {
         deposit_to_reach(self.equity, self.margin.maintenance(), target)
     }

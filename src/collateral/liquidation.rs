@@ -194,6 +194,11 @@ impl LiquidationPolicy {
 }
 
 /// Whether a step reduced one position or every open position.
+///
+/// ```
+/// use portfolio_margin::StepKind;
+/// assert_ne!(StepKind::SinglePosition, StepKind::ProRata);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(
     feature = "serde",
@@ -208,6 +213,14 @@ pub enum StepKind {
 }
 
 /// Why a plan stopped.
+///
+/// Only [`StopReason::Restored`] means the target was reached
+/// ([`LiquidationPlan::restored`]).
+///
+/// ```
+/// use portfolio_margin::StopReason;
+/// assert_ne!(StopReason::Restored, StopReason::BookClosed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(
     feature = "serde",
@@ -226,7 +239,8 @@ pub enum StopReason {
     StepLimit,
 }
 
-/// One position's reduction within a step.
+/// One position's reduction within a step (see [`plan_liquidation`] for an
+/// example).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Reduction {
@@ -245,7 +259,8 @@ pub struct Reduction {
     pub notional: f64,
 }
 
-/// One step of a liquidation plan and the account's health after it.
+/// One step of a liquidation plan and the account's health after it (see
+/// [`plan_liquidation`] for an example).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct LiquidationStep {
@@ -261,7 +276,8 @@ pub struct LiquidationStep {
     pub after: HealthState,
 }
 
-/// An ordered list of reductions and the account's health along the way.
+/// An ordered list of reductions and the account's health along the way,
+/// built by [`plan_liquidation`] (see its example).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct LiquidationPlan {
@@ -577,6 +593,34 @@ mod tests {
             LiquidationPolicy::new(d.target, d.lot, d.hedged_unwind, d.max_steps).unwrap(),
             d
         );
+    }
+
+    #[test]
+    fn notional_uses_face_value_for_inverse_delta_one() {
+        use crate::instrument::{OptionContract, OptionKind, PerpetualContract, UnderlyingId};
+        use crate::market::{UnderlyingMarket, VolSurface};
+        use crate::units::Timestamp;
+        let btc = UnderlyingId::new("BTC").unwrap();
+        let market = MarketSnapshot::builder(Timestamp::from_millis(0))
+            .underlying(
+                btc.clone(),
+                UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5).unwrap()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        let inverse = PerpetualContract::new(btc.clone())
+            .with_multiplier(10.0)
+            .unwrap()
+            .with_settlement(Settlement::Inverse);
+        let n = notional_per_contract(&Instrument::Perpetual(inverse), &market).unwrap();
+        assert_eq!(n, 10.0);
+        let option = OptionContract::new(btc, OptionKind::Put, 90_000.0, Timestamp::from_millis(1))
+            .unwrap()
+            .with_multiplier(0.5)
+            .unwrap()
+            .with_settlement(Settlement::Inverse);
+        let n = notional_per_contract(&Instrument::Option(option), &market).unwrap();
+        assert_eq!(n, 50_000.0);
     }
 
     #[test]

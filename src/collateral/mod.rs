@@ -767,6 +767,22 @@ impl HaircutPolicy {
     /// # Errors
     /// [`Error::InvalidInput`] for a negative or non-finite `value` or
     /// `sigma`.
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::*;
+    /// let policy = HaircutPolicy::new(
+    ///     VolatilityHaircut::with_defaults(VolatilitySource::Fixed(0.0))?,
+    ///     LiquidityTiers::new(vec![
+    ///         LiquidityTier { from: 0.0, haircut: Haircut::ZERO },
+    ///         LiquidityTier { from: 100.0, haircut: Haircut::new(0.2)? },
+    ///     ])?,
+    ///     BorrowUplift::MirrorHaircut,
+    /// )?;
+    /// // 100 at 0% and 100 at 20%: 10% overall.
+    /// assert!((policy.haircut_at(200.0, 0.0)?.fraction() - 0.1).abs() < 1e-15);
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
     pub fn haircut_at(&self, value: f64, sigma: f64) -> Result<Haircut> {
         let sigma = match self.volatility.source {
             VolatilitySource::Fixed(s) => s,
@@ -1113,11 +1129,22 @@ pub fn coin_to_quote(
     finite_result("coin value in quote currency", coin_amount * spot)
 }
 
-/// One balance's valuation.
+/// One balance's valuation, a line of [`CollateralValuation`].
 ///
 /// For a held balance, `adjusted_value = market_value x (1 - haircut)`;
 /// for a borrowed one, `adjusted_value = market_value x (1 + borrow_uplift)`
 /// (both negative).
+///
+/// ```
+/// use portfolio_margin::*;
+/// let market = MarketSnapshot::builder(Timestamp::from_millis(0)).build()?;
+/// let usd = AssetId::new("USD")?;
+/// let policy = CollateralPolicy::new(usd.clone(), vec![CollateralAsset::at_par(usd.clone(), AssetKind::Fiat, 1.0)?])?;
+/// let v = value_collateral(&[Balance::new(usd, -10.0)], &market, &policy)?;
+/// let line = &v.lines[0];
+/// assert_eq!((line.market_value, line.borrow_uplift, line.adjusted_value), (-10.0, 0.0, -10.0));
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct AssetValuation {
@@ -1145,7 +1172,8 @@ pub struct AssetValuation {
     pub adjusted_value_settlement: f64,
 }
 
-/// The valuation of an account's balances under a [`CollateralPolicy`].
+/// The valuation of an account's balances under a [`CollateralPolicy`],
+/// built by [`value_collateral`] (see its example).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct CollateralValuation {
