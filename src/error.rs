@@ -4,6 +4,7 @@
 //! offending field, id or index and the rule it broke, so an exchange log line
 //! says what was wrong and where without a debugger.
 
+use crate::collateral::AssetId;
 use crate::instrument::{InstrumentId, UnderlyingId};
 use crate::market::RiskFactor;
 
@@ -201,6 +202,9 @@ pub enum Error {
         /// Units of work in the whole computation.
         total: u64,
     },
+    /// A collateral asset id is not in the collateral policy.
+    #[error("unknown collateral asset {0}")]
+    UnknownAsset(AssetId),
 }
 
 /// Checks that `value` is finite; names `what` in the error.

@@ -66,6 +66,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod collateral;
 mod error;
 mod greeks;
 mod instrument;
@@ -82,6 +83,23 @@ mod scenario;
 mod units;
 mod volatility;
 
+pub use collateral::health::{
+    Account, AccountHealth, DEFAULT_LIQUIDATION_BELOW, DEFAULT_REDUCE_ONLY_BELOW,
+    DEFAULT_WARNING_BELOW, HealthBands, HealthFactor, HealthState, HealthStatus, account_health,
+    deposit_to_reach, positions_value,
+};
+pub use collateral::liquidation::{
+    DEFAULT_LIQUIDATION_TARGET, DEFAULT_LOT_FRACTION, DEFAULT_MAX_STEPS, HedgedUnwind,
+    LiquidationPlan, LiquidationPolicy, LiquidationStep, LotSize, MAX_LIQUIDATION_STEPS,
+    MIN_RELATIVE_RELIEF, Reduction, StepKind, StopReason, plan_liquidation,
+};
+pub use collateral::{
+    AssetId, AssetKind, AssetValuation, Balance, BorrowUplift, CollateralAsset, CollateralPolicy,
+    CollateralValuation, ConvertedAmount, DEFAULT_HAIRCUT_CONFIDENCE,
+    DEFAULT_LIQUIDATION_HORIZON_DAYS, DEFAULT_VOLATILITY_HAIRCUT_CAP, Haircut, HaircutPolicy,
+    LiquidityTier, LiquidityTiers, MAX_ASSET_ID_LEN, PriceSource, VolatilityHaircut,
+    VolatilitySource, coin_to_quote, value_collateral,
+};
 pub use error::{Error, Result};
 pub use greeks::{
     Greeks, GreeksBatch, OptionBatch, PortfolioGreeks, UnderlyingGreeks, bump_greeks,
