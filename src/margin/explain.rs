@@ -191,3 +191,90 @@ pub fn explain_margin_change(
             .collect(),
     })
 }
+
+/// One methodology's margin and its saving against isolated margin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+pub struct MethodologyMargin {
+    /// The methodology.
+    pub methodology: crate::margin::Methodology,
+    /// Its requirement, quote currency.
+    pub requirement: MarginRequirement,
+    /// `isolated initial - this initial`, quote currency (negative if it
+    /// needs more than isolated).
+    pub saving: f64,
+    /// `saving / isolated initial` (0 when isolated needs nothing).
+    pub saving_fraction: f64,
+}
+
+/// The same account under several methodologies, each against the isolated
+/// baseline: the capital a venue's portfolio margin frees.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+pub struct CapitalEfficiency {
+    /// Isolated (baseline) requirement, quote currency.
+    pub isolated: MarginRequirement,
+    /// Every methodology given, isolated first, in the order given.
+    pub methodologies: Vec<MethodologyMargin>,
+}
+
+/// Compares requirements of one account under several methodologies with
+/// its isolated margin.
+///
+/// # Errors
+/// [`crate::Error::TooFew`] unless [`crate::Methodology::Isolated`] is
+/// among `requirements`; [`crate::Error::DuplicateId`] if a methodology
+/// appears twice.
+///
+/// # Examples
+/// ```
+/// use portfolio_margin::*;
+/// let report = capital_efficiency(&[
+///     (Methodology::Isolated, MarginRequirement::new(1_000.0, 0.5)?),
+///     (Methodology::PortfolioGrid, MarginRequirement::new(400.0, 0.8)?),
+/// ])?;
+/// assert_eq!(report.methodologies[1].saving, 600.0);
+/// assert_eq!(report.methodologies[1].saving_fraction, 0.6);
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
+pub fn capital_efficiency(
+    requirements: &[(crate::margin::Methodology, MarginRequirement)],
+) -> Result<CapitalEfficiency> {
+    use crate::margin::Methodology;
+    for (k, (m, _)) in requirements.iter().enumerate() {
+        if requirements[..k].iter().any(|(o, _)| o == m) {
+            return Err(crate::Error::DuplicateId {
+                what: "methodology",
+                id: format!("{m:?}"),
+            });
+        }
+    }
+    let isolated = requirements
+        .iter()
+        .find(|(m, _)| *m == Methodology::Isolated)
+        .map(|(_, r)| *r)
+        .ok_or(crate::Error::TooFew {
+            what: "isolated requirement (the baseline)",
+            min: 1,
+            got: 0,
+        })?;
+    let base = isolated.initial();
+    let mut ordered: Vec<_> = requirements.to_vec();
+    ordered.sort_by_key(|(m, _)| *m != Methodology::Isolated);
+    let methodologies = ordered
+        .into_iter()
+        .map(|(methodology, requirement)| {
+            let saving = base - requirement.initial();
+            MethodologyMargin {
+                methodology,
+                requirement,
+                saving,
+                saving_fraction: if base > 0.0 { saving / base } else { 0.0 },
+            }
+        })
+        .collect();
+    Ok(CapitalEfficiency {
+        isolated,
+        methodologies,
+    })
+}

@@ -40,7 +40,10 @@ pub use isolated::{
 };
 pub use offsets::{AppliedCredit, OffsetPolicy, ResolvedOffsets, SpreadCredit, UnderlyingExposure};
 
-pub use explain::{MarginChange, MarginState, UnderlyingChange, explain_margin_change};
+pub use explain::{
+    CapitalEfficiency, MarginChange, MarginState, MethodologyMargin, UnderlyingChange,
+    capital_efficiency, explain_margin_change,
+};
 
 pub use grid::{
     AccountState, GridAccount, GridCharge, GridMargin, GridMarginEngine, InstrumentIndex, Order,
