@@ -86,9 +86,9 @@ struct UnderlyingInfo {
 /// let hedged = Portfolio::new(AccountId::new("b"), vec![Position::new(perp, 1.0), Position::new(call, -1.0)], &instruments)?;
 /// let naked = engine.requirement(&engine.account(&naked)?)?;
 /// let hedged = engine.requirement(&engine.account(&hedged)?)?;
-/// // A long perpetual's worst point is the extended table's -66% move, of
-/// // which one third counts: 22,000 (the -16% grid point loses 16,000).
-/// assert!((naked.initial() - 22_000.0).abs() < 1e-6);
+/// // A long perpetual loses 16% of 100,000 at the grid's -16% point (the
+/// // extended table's -66% move counts at 5%: 3,300).
+/// assert!((naked.initial() - 16_000.0).abs() < 1e-6);
 /// assert!(hedged.initial() < naked.initial());
 /// assert_eq!(naked.maintenance(), 0.8 * naked.initial());
 /// # Ok::<(), portfolio_margin::Error>(())

@@ -569,7 +569,7 @@ impl GridPolicy {
     /// by `(30/days)^0.30` under 30 days and `(30/days)^0.13` beyond, vol
     /// after an up-shock at least 50%; an extended table of -66%, -33%,
     /// +50%, +100%, +200%, +300%, +400% and +500% moves with vol up, of
-    /// which one third of the loss counts; a minimum of 1% of the
+    /// which 5% of the loss counts; a minimum of 1% of the
     /// underlying per net short option contract; a 1% minimum delta charge;
     /// maintenance 80% of initial; no time decay.
     ///
@@ -579,8 +579,10 @@ impl GridPolicy {
     /// parameters for btc_usd (price_range 0.16, volatility_range_up 0.5,
     /// volatility_range_down 0.25, short/long term vega power 0.30/0.13,
     /// min_volatility_for_shock_up 0.5, mm_factor 0.8). The extended-table
-    /// fraction and dampener are not published; one third is this crate's
-    /// choice.
+    /// fraction and dampener are not published; 5% is this crate's
+    /// choice: a +500% move then costs a naked short call about 25% of the
+    /// underlying, so the extended table binds for far out-of-the-money
+    /// short options without dwarfing the +-16% grid for everything else.
     pub fn deribit_style() -> Self {
         GridPolicy {
             name: "deribit-style".into(),
@@ -601,7 +603,7 @@ impl GridPolicy {
             extreme: Some(ExtremeMoves {
                 moves: vec![-0.66, -0.33, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0],
                 scale: ExtremeScale::Fraction,
-                cover: 1.0 / 3.0,
+                cover: 0.05,
                 vol: ExtremeVol::Up,
             }),
             horizon_days: 0.0,
@@ -850,7 +852,7 @@ pub struct GridPoint {
 
 impl GridPoint {
     /// A readable name, e.g. `"price -16.00%, vol up"` or
-    /// `"extreme price +500.00% (33% counted), vol up"`.
+    /// `"extreme price +500.00% (5% counted), vol up"`.
     pub fn name(&self) -> String {
         let vol = match self.vol {
             VolPoint::Down => "vol down",
@@ -1044,10 +1046,7 @@ mod tests {
         assert_eq!(ext.len(), 8);
         assert!(ext.iter().all(|s| s.vol == VolPoint::Up));
         assert_eq!(ext[7].price_move, 5.0);
-        assert_eq!(
-            ext[7].name(),
-            "extreme price +500.00% (33% counted), vol up"
-        );
+        assert_eq!(ext[7].name(), "extreme price +500.00% (5% counted), vol up");
         assert_eq!(points[0].name(), "price -16.00%, vol down");
     }
 
