@@ -677,3 +677,51 @@ fn spread_credits_are_not_sub_additive() {
         .unwrap();
     assert!(initial(&plain, &both) <= initial(&plain, &a) + initial(&plain, &b));
 }
+
+#[test]
+fn engine_types_are_send_and_sync_and_threads_share_one_engine() {
+    fn check<T: Send + Sync>() {}
+    check::<GridMarginEngine>();
+    check::<GridAccount>();
+    check::<AccountState>();
+    check::<GridMargin>();
+    check::<GridPolicy>();
+    let engine = &engines()[0];
+    let names = names();
+    let books: Vec<Vec<Position>> = (0..400)
+        .map(|i| {
+            (0..4)
+                .map(|j| {
+                    Position::new(
+                        InstrumentId::new(names[(i * 5 + j * 2) % names.len()]).unwrap(),
+                        ((i * 3 + j) % 9) as f64 - 4.0,
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let alone: Vec<u64> = books.iter().map(|b| initial(engine, b).to_bits()).collect();
+    let shared: Vec<u64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = books
+            .chunks(100)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|b| {
+                            let a = engine.account_from_positions(b).unwrap();
+                            let state = engine.state(&a).unwrap();
+                            assert_eq!(state.requirement(), engine.requirement(&a).unwrap());
+                            engine.margin(&a).unwrap().requirement.initial().to_bits()
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(alone, shared);
+}
