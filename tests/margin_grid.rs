@@ -725,3 +725,49 @@ fn engine_types_are_send_and_sync_and_threads_share_one_engine() {
     });
     assert_eq!(alone, shared);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, rng_seed: proptest::test_runner::RngSeed::Fixed(0xa11), ..ProptestConfig::default() })]
+
+    /// Extreme markets and quantities: every margin entry point returns a
+    /// typed error or finite numbers.
+    #[test]
+    fn margin_entry_points_never_return_non_finite_numbers(
+        btc in prop_oneof![Just(1e-9), Just(1e12), 1e-3..1e7f64],
+        vol in prop_oneof![Just(1e-3), Just(9.0), 0.01..3.0f64],
+        q in prop_oneof![Just(1e15), Just(-1e15), Just(1e-12), -1e6..1e6f64],
+        k in 0..9usize,
+    ) {
+        let m = MarketSnapshot::builder(as_of())
+            .underlying(id("BTC"), UnderlyingMarket::new(btc, 0.0, 0.0, VolSurface::flat(vol).unwrap()).unwrap())
+            .underlying(id("ETH"), UnderlyingMarket::new(btc / 25.0, 0.0, 0.0, VolSurface::flat(vol).unwrap()).unwrap())
+            .build()
+            .unwrap();
+        let set = instruments();
+        let positions = vec![Position::new(InstrumentId::new(names()[k]).unwrap(), q)];
+        for policy in [GridPolicy::deribit_style(), span_with_credits(), GridPolicy::finra_4210(FinraPortfolioType::MarginEquity)] {
+            if let Ok(engine) = GridMarginEngine::new(&set, &m, policy) {
+                let account = engine.account_from_positions(&positions).unwrap();
+                if let Ok(r) = engine.requirement(&account) {
+                    prop_assert!(r.initial().is_finite() && r.initial() >= 0.0);
+                    let full = engine.margin(&account).unwrap();
+                    prop_assert!(full.underlyings.iter().all(|u| u.scan_risk.is_finite() && u.requirement.is_finite()));
+                }
+                if let Ok(state) = engine.state(&account) {
+                    let order = Order { instrument: engine.instrument_index(&InstrumentId::new(names()[(k + 1) % 9]).unwrap()).unwrap(), quantity: q };
+                    if let Ok(r) = engine.what_if(&state, order) {
+                        prop_assert!(r.initial().is_finite());
+                    }
+                }
+            }
+        }
+        if let Ok(book) = Portfolio::new(AccountId::new("x"), positions.clone(), &set) {
+            if let Ok(r) = isolated_margin(&book, &set, &m, &IsolatedPolicy::default()) {
+                prop_assert!(r.requirement.initial().is_finite());
+            }
+            if let Ok(r) = cross_margin(&book, &set, &m, &CrossPolicy::default()) {
+                prop_assert!(r.requirement.initial().is_finite());
+            }
+        }
+    }
+}
