@@ -84,9 +84,9 @@
 //! let engine = GridMarginEngine::new(&instruments, &market, GridPolicy::deribit_style())?;
 //! let grid = engine.margin(&engine.account(&book)?)?;
 //! // A naked short call's worst case is the extended table's +500% move,
-//! // of which one third counts; maintenance is 80% of initial.
+//! // of which 5% counts; maintenance is 80% of initial.
 //! let worst = &grid.underlyings[0].worst_scenario_name;
-//! assert!(worst.starts_with("extreme price +500.00%"));
+//! assert!(worst.starts_with("extreme price +500.00%"), "{worst}");
 //! assert!((grid.requirement.maintenance() - 0.8 * grid.requirement.initial()).abs() < 1e-6);
 //! println!("grid margin {:.0} (worst: {worst})", grid.requirement.initial());
 //!
