@@ -11,7 +11,22 @@
 //!   --scenario--> ScenarioSet                           (historical, Monte Carlo, stress grids)
 //!   --pnl--> RiskArrays (one P&L vector per instrument, shared by every account)
 //!   --> portfolio_pnl (quantity-weighted sum) --measure--> VaR / ES, attribution, backtests
+//!
+//!   --margin--> MarginRequirement (initial, maintenance; quote currency)
+//!       isolated_margin     per-position rules, no netting (the baseline)
+//!       cross_margin        netting per underlying, vertical spreads, spread credits between underlyings
+//!       GridMarginEngine    worst loss over a price x vol grid per underlying, add-ons
+//!                           (GridPolicy: CME SPAN 16, FINRA 4210, Deribit-style); what-ifs, explain_margin_change
+//!       es_margin           Expected Shortfall at the margin period of risk, anti-procyclicality (EMIR)
+//!
+//!   Balances --collateral--> value_collateral (volatility + liquidity haircuts, borrow uplift)
+//!   + positions' value - margin --> account_health (equity, health factor, bands, deposit, withdrawable)
+//!   --> plan_liquidation (greedy ordered reductions back to a target health factor)
 //! ```
+//!
+//! The formulas, defaults and public sources of every margin and collateral
+//! model are in [`_methodology`]; the reasons behind the design in
+//! [`_design`].
 //!
 //! Every input is validated when it is built (or deserialised) and every
 //! error is a typed [`Error`] naming what was wrong; no public function
@@ -61,6 +76,29 @@
 //! let var = value_at_risk(&pnl, confidence, QuantileRule::Empirical)?;
 //! let es = expected_shortfall(&pnl, confidence, QuantileRule::Empirical)?;
 //! assert!(var > 0.0 && es >= var);
+//!
+//! // Margin: the isolated baseline, cross netting, and a Deribit-style grid.
+//! let isolated = isolated_margin(&book, &instruments, &market, &IsolatedPolicy::default())?;
+//! let cross = cross_margin(&book, &instruments, &market, &CrossPolicy::default())?;
+//! assert!(cross.requirement.initial() <= isolated.requirement.initial());
+//! let engine = GridMarginEngine::new(&instruments, &market, GridPolicy::deribit_style())?;
+//! let grid = engine.margin(&engine.account(&book)?)?;
+//! // A naked short call's worst case is the extended table's +500% move,
+//! // of which 5% counts; maintenance is 80% of initial.
+//! let worst = &grid.underlyings[0].worst_scenario_name;
+//! assert!(worst.starts_with("extreme price +500.00%"), "{worst}");
+//! assert!((grid.requirement.maintenance() - 0.8 * grid.requirement.initial()).abs() < 1e-6);
+//! println!("grid margin {:.0} (worst: {worst})", grid.requirement.initial());
+//!
+//! // Collateral and health: 1.5M USDC against the grid margin.
+//! let usdc = AssetId::new("USDC")?;
+//! let policy = CollateralPolicy::new(usdc.clone(), vec![CollateralAsset::at_par(usdc.clone(), AssetKind::Stablecoin, 1.0)?])?;
+//! let balances = [Balance::new(usdc, 1_500_000.0)];
+//! let account = Account { balances: &balances, portfolio: &book, instruments: &instruments, market: &market, policy: &policy };
+//! let health = account_health(&account, grid.requirement, &HealthBands::default())?;
+//! assert_eq!(health.status, HealthStatus::Healthy);
+//! // Equity is the cash less the short calls' value; above initial margin it may be withdrawn.
+//! assert!((health.withdrawable - (health.equity - grid.requirement.initial())).abs() < 1e-6);
 //! # Ok::<(), Error>(())
 //! ```
 #![deny(missing_docs)]
@@ -178,3 +216,7 @@ pub use volatility::{
 /// Design notes: why the crate is built the way it is (DESIGN.md).
 #[doc = include_str!("../DESIGN.md")]
 pub mod _design {}
+
+/// Margin and collateral methodology: formulas, defaults and sources (docs/methodology.md).
+#[doc = include_str!("../docs/methodology.md")]
+pub mod _methodology {}
