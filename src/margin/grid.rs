@@ -307,7 +307,13 @@ impl GridMarginEngine {
         let scenarios = policy.scenario_count();
         let set = grid_scenarios(&policy, &underlyings)?;
         let arrays = RiskArrays::compute(instruments, market, &set, Revaluation::Full)?;
-        let stride = scenarios.div_ceil(LANES) * LANES;
+        // Rows padded to whole blocks of the accumulation kernel (zeros).
+        let block = if scenarios > 2 * LANES {
+            4 * LANES
+        } else {
+            LANES
+        };
+        let stride = scenarios.div_ceil(block) * block;
         let mut rows = vec![0.0; stride * instruments.len()];
         let mut listed = Vec::with_capacity(instruments.len());
         let mut index = HashMap::with_capacity(instruments.len());
@@ -972,47 +978,46 @@ fn accumulate_avx2(rows: &[f64], stride: usize, slots: &[Slot], acc: &mut [f64])
 }
 
 /// Register-blocked: each block of `BLOCK` scenarios is summed over every
-/// slot in registers (`BLOCK / 4` AVX2 registers), then stored; a row is
-/// read as `BLOCK`-wide contiguous pieces.
+/// slot in registers (`BLOCK / 4` AVX2 registers), then stored; rows are
+/// read as fixed-size blocks, so the only bounds check is one per slot and
+/// block.
 #[inline(always)]
 fn accumulate_body<const FMA: bool>(rows: &[f64], stride: usize, slots: &[Slot], acc: &mut [f64]) {
     const BLOCK: usize = 4 * LANES;
-    let mut start = 0;
-    while start < stride {
-        if stride - start >= BLOCK {
-            let mut lanes = [0.0f64; BLOCK];
-            for s in slots {
-                let at = s.row as usize * stride + start;
-                let Some(row) = rows.get(at..at + BLOCK) else {
-                    continue;
-                };
-                let q = s.quantity;
-                for (a, r) in lanes.iter_mut().zip(row) {
-                    *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
-                }
-            }
-            if let Some(out) = acc.get_mut(start..start + BLOCK) {
-                out.copy_from_slice(&lanes);
-            }
-            start += BLOCK;
-        } else {
-            let mut lanes = [0.0f64; LANES];
-            for s in slots {
-                let at = s.row as usize * stride + start;
-                let Some(row) = rows.get(at..at + LANES) else {
-                    continue;
-                };
-                let q = s.quantity;
-                for (a, r) in lanes.iter_mut().zip(row) {
-                    *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
-                }
-            }
-            if let Some(out) = acc.get_mut(start..start + LANES) {
-                out.copy_from_slice(&lanes);
-            }
-            start += LANES;
+    if stride.is_multiple_of(BLOCK) {
+        let (table, _) = rows.as_chunks::<BLOCK>();
+        let (out, _) = acc.as_chunks_mut::<BLOCK>();
+        let blocks = stride / BLOCK;
+        for (b, out) in out.iter_mut().enumerate().take(blocks) {
+            *out = sum_block::<FMA, BLOCK>(slots, |row| table.get(row * blocks + b));
+        }
+    } else {
+        let (table, _) = rows.as_chunks::<LANES>();
+        let (out, _) = acc.as_chunks_mut::<LANES>();
+        let blocks = stride / LANES;
+        for (b, out) in out.iter_mut().enumerate().take(blocks) {
+            *out = sum_block::<FMA, LANES>(slots, |row| table.get(row * blocks + b));
         }
     }
+}
+
+/// `sum over slots of quantity x block(slot's row)`.
+#[inline(always)]
+fn sum_block<'a, const FMA: bool, const N: usize>(
+    slots: &[Slot],
+    block: impl Fn(usize) -> Option<&'a [f64; N]>,
+) -> [f64; N] {
+    let mut lanes = [0.0f64; N];
+    for s in slots {
+        let Some(row) = block(s.row as usize) else {
+            continue;
+        };
+        let q = s.quantity;
+        for (a, r) in lanes.iter_mut().zip(row) {
+            *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
+        }
+    }
+    lanes
 }
 
 /// One scenario set moving every underlying by its own grid: factors spot
