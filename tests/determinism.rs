@@ -98,9 +98,8 @@ fn book() -> (InstrumentSet, Portfolio) {
     let mut set = InstrumentSet::new();
     let mut positions = Vec::new();
     let m = market();
-    let expiries = [7.0, 30.0, 90.0].map(|d| {
-        as_of().plus_years(YearFraction::from_days(d, DayBasis::Calendar365).unwrap())
-    });
+    let expiries = [7.0, 30.0, 90.0]
+        .map(|d| as_of().plus_years(YearFraction::from_days(d, DayBasis::Calendar365).unwrap()));
     for (u, name) in ["BTC", "ETH", "SOL"].into_iter().enumerate() {
         let spot = m.underlying(&id(name)).unwrap().spot();
         for (k, (kind, moneyness, quantity)) in [
@@ -184,10 +183,9 @@ fn generator(seed: u64, paths: usize, chunk: usize) -> MonteCarloGenerator {
         .unwrap();
     let mut factors = Vec::new();
     for (name, vol) in [("BTC", 0.6), ("ETH", 0.75), ("SOL", 1.0)] {
-        factors.push(SimulatedFactor::new(RiskFactor::Spot(id(name)), ShockKind::Log, vol).unwrap());
-        factors.push(
-            SimulatedFactor::new(RiskFactor::Vol(id(name)), ShockKind::Log, 1.2).unwrap(),
-        );
+        factors
+            .push(SimulatedFactor::new(RiskFactor::Spot(id(name)), ShockKind::Log, vol).unwrap());
+        factors.push(SimulatedFactor::new(RiskFactor::Vol(id(name)), ShockKind::Log, 1.2).unwrap());
     }
     // Spots 0.7 correlated with each other, each vol -0.5 with its spot.
     let n = factors.len();
@@ -223,7 +221,11 @@ fn arrays_bits(arrays: &RiskArrays) -> Vec<Vec<u64>> {
 fn monte_carlo_scenarios_are_bit_identical() {
     // 2 500 paths in chunks of 256: ten chunks, the last one short.
     let g = generator(7, 2_500, 256);
-    assert_same_bits("MC scenarios", || g.generate().unwrap(), |s| bits(s.sizes()));
+    assert_same_bits(
+        "MC scenarios",
+        || g.generate().unwrap(),
+        |s| bits(s.sizes()),
+    );
     // Streaming chunk by chunk gives the same bits as generating at once.
     let all = g.generate().unwrap();
     let streamed = g
@@ -323,7 +325,11 @@ fn historical_var_and_es_are_bit_identical() {
                     out.extend(bits(&pnl));
                     for rule in [QuantileRule::Empirical, QuantileRule::Linear] {
                         out.push(value_at_risk(&pnl, confidence, rule).unwrap().to_bits());
-                        out.push(expected_shortfall(&pnl, confidence, rule).unwrap().to_bits());
+                        out.push(
+                            expected_shortfall(&pnl, confidence, rule)
+                                .unwrap()
+                                .to_bits(),
+                        );
                     }
                     out
                 },

@@ -85,8 +85,13 @@ fn risk_array_base_value_overflow_is_a_typed_error() {
     let market = MarketSnapshot::builder(Timestamp::from_millis(1_795_593_379_000))
         .underlying(
             id("BTC"),
-            UnderlyingMarket::new(200_000.0, 0.2960, -0.0992, VolSurface::flat(0.0723).unwrap())
-                .unwrap(),
+            UnderlyingMarket::new(
+                200_000.0,
+                0.2960,
+                -0.0992,
+                VolSurface::flat(0.0723).unwrap(),
+            )
+            .unwrap(),
         )
         .build()
         .unwrap();
@@ -100,8 +105,11 @@ fn risk_array_base_value_overflow_is_a_typed_error() {
         ),
     )
     .unwrap();
-    set.insert(InstrumentId::new("I1").unwrap(), Instrument::Spot(id("BTC")))
-        .unwrap();
+    set.insert(
+        InstrumentId::new("I1").unwrap(),
+        Instrument::Spot(id("BTC")),
+    )
+    .unwrap();
     let grid = StressGrid::new(
         GridAxis::new(ShockKind::Relative, 0.0, 1).unwrap(),
         GridAxis::new(ShockKind::Relative, 0.0, 1).unwrap(),

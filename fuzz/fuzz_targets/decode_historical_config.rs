@@ -3,7 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portfolio_margin::{HistoricalConfig, PriceHistory, RiskFactor, UnderlyingId, historical_scenarios};
+use portfolio_margin::{
+    HistoricalConfig, PriceHistory, RiskFactor, UnderlyingId, historical_scenarios,
+};
 use portfolio_margin_fuzz::{check_historical_config, check_scenarios, round_trip};
 
 fuzz_target!(|data: &[u8]| {
@@ -15,7 +17,9 @@ fuzz_target!(|data: &[u8]| {
     let histories = [
         PriceHistory::new(
             RiskFactor::Spot(spx.clone()),
-            vec![100.0, 101.0, 99.0, 99.0, 104.0, 80.0, 81.0, 120.0, 119.5, 119.5],
+            vec![
+                100.0, 101.0, 99.0, 99.0, 104.0, 80.0, 81.0, 120.0, 119.5, 119.5,
+            ],
         )
         .expect("valid history"),
         PriceHistory::new(

@@ -19,8 +19,7 @@ fuzz_target!(|data: &[u8]| {
         let factors = vec![
             SimulatedFactor::new(RiskFactor::Spot(btc.clone()), ShockKind::Log, 0.8)
                 .expect("valid factor"),
-            SimulatedFactor::new(RiskFactor::Vol(btc), ShockKind::Log, 1.5)
-                .expect("valid factor"),
+            SimulatedFactor::new(RiskFactor::Vol(btc), ShockKind::Log, 1.5).expect("valid factor"),
         ];
         let correlation =
             CorrelationMatrix::new(2, vec![1.0, -0.5, -0.5, 1.0]).expect("valid correlation");

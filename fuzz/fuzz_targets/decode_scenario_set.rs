@@ -5,8 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use portfolio_margin::{
-    MarketSnapshot, ScenarioSet, StrikeAxis, Timestamp, UnderlyingId, UnderlyingMarket,
-    VolSurface,
+    MarketSnapshot, ScenarioSet, StrikeAxis, Timestamp, UnderlyingId, UnderlyingMarket, VolSurface,
 };
 use portfolio_margin_fuzz::{check_market, check_scenarios, round_trip};
 

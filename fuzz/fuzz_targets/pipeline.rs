@@ -9,11 +9,11 @@ use libfuzzer_sys::fuzz_target;
 use portfolio_margin::{
     AccountId, Confidence, CorrelationMatrix, FutureContract, GridAxis, GridScope, Instrument,
     InstrumentId, InstrumentSet, MarketSnapshot, MonteCarloConfig, MonteCarloGenerator,
-    OptionContract, OptionKind, OptionModel, PerpetualContract, Portfolio, Position,
-    QuantileRule, Revaluation, RiskArrays, RiskFactor, ScenarioSet, Settlement,
-    ShockDistribution, ShockKind, SimulatedFactor, StressGrid, StrikeAxis, Timestamp,
-    UnderlyingId, UnderlyingMarket, VolSurface, YearFraction, expected_shortfall,
-    monte_carlo_risk, portfolio_greeks, portfolio_pnl, value_at_risk,
+    OptionContract, OptionKind, OptionModel, PerpetualContract, Portfolio, Position, QuantileRule,
+    Revaluation, RiskArrays, RiskFactor, ScenarioSet, Settlement, ShockDistribution, ShockKind,
+    SimulatedFactor, StressGrid, StrikeAxis, Timestamp, UnderlyingId, UnderlyingMarket, VolSurface,
+    YearFraction, expected_shortfall, monte_carlo_risk, portfolio_greeks, portfolio_pnl,
+    value_at_risk,
 };
 use portfolio_margin_fuzz::{check_arrays, check_portfolio_greeks, check_scenarios, finite};
 
@@ -77,8 +77,17 @@ impl Expiry {
 #[derive(Debug, Arbitrary)]
 enum InstrumentIn {
     Spot(u8),
-    Future { underlying: u8, expiry: Expiry, multiplier: Num, inverse: bool },
-    Perpetual { underlying: u8, multiplier: Num, inverse: bool },
+    Future {
+        underlying: u8,
+        expiry: Expiry,
+        multiplier: Num,
+        inverse: bool,
+    },
+    Perpetual {
+        underlying: u8,
+        multiplier: Num,
+        inverse: bool,
+    },
     Option {
         underlying: u8,
         call: bool,
@@ -147,13 +156,24 @@ fn settlement(inverse: bool) -> Settlement {
 fn surface(s: &SurfaceIn) -> portfolio_margin::Result<VolSurface> {
     match s {
         SurfaceIn::Flat(v) => VolSurface::flat(v.get(0.05, 2.0)),
-        SurfaceIn::Grid { log_moneyness, first_expiry, expiry_steps, first_strike, strike_steps, vols } => {
+        SurfaceIn::Grid {
+            log_moneyness,
+            first_expiry,
+            expiry_steps,
+            first_strike,
+            strike_steps,
+            vols,
+        } => {
             let mut expiries = vec![first_expiry.get(0.005, 0.5)];
             for step in expiry_steps.iter().take(3) {
                 let last = expiries[expiries.len() - 1];
                 expiries.push(last + step.get(0.01, 1.0));
             }
-            let axis = if *log_moneyness { StrikeAxis::LogMoneyness } else { StrikeAxis::Strike };
+            let axis = if *log_moneyness {
+                StrikeAxis::LogMoneyness
+            } else {
+                StrikeAxis::Strike
+            };
             let mut strikes = match axis {
                 StrikeAxis::LogMoneyness => vec![first_strike.get(-1.0, 0.0)],
                 StrikeAxis::Strike => vec![first_strike.get(1.0, 150_000.0)],
@@ -166,7 +186,9 @@ fn surface(s: &SurfaceIn) -> portfolio_margin::Result<VolSurface> {
             let nodes: Vec<f64> = if vols.is_empty() {
                 vec![0.5; n]
             } else {
-                (0..n).map(|i| vols[i % vols.len()].get(0.05, 2.0)).collect()
+                (0..n)
+                    .map(|i| vols[i % vols.len()].get(0.05, 2.0))
+                    .collect()
             };
             VolSurface::grid(expiries, axis, strikes, nodes)
         }
@@ -198,29 +220,52 @@ fn build(input: &Input) -> Option<(MarketSnapshot, Vec<UnderlyingId>, Instrument
     for (k, spec) in input.instruments.iter().take(6).enumerate() {
         let instrument = match spec {
             InstrumentIn::Spot(u) => Instrument::Spot(pick(*u)),
-            InstrumentIn::Future { underlying, expiry, multiplier, inverse } => Instrument::Future(
+            InstrumentIn::Future {
+                underlying,
+                expiry,
+                multiplier,
+                inverse,
+            } => Instrument::Future(
                 FutureContract::new(pick(*underlying), expiry.timestamp())
                     .with_multiplier(multiplier.get(0.001, 100.0))
                     .ok()?
                     .with_settlement(settlement(*inverse)),
             ),
-            InstrumentIn::Perpetual { underlying, multiplier, inverse } => {
-                Instrument::Perpetual(
-                    PerpetualContract::new(pick(*underlying))
-                        .with_multiplier(multiplier.get(0.001, 100.0))
-                        .ok()?
-                        .with_settlement(settlement(*inverse)),
-                )
-            }
-            InstrumentIn::Option { underlying, call, strike, expiry, multiplier, inverse, black76 } => {
+            InstrumentIn::Perpetual {
+                underlying,
+                multiplier,
+                inverse,
+            } => Instrument::Perpetual(
+                PerpetualContract::new(pick(*underlying))
+                    .with_multiplier(multiplier.get(0.001, 100.0))
+                    .ok()?
+                    .with_settlement(settlement(*inverse)),
+            ),
+            InstrumentIn::Option {
+                underlying,
+                call,
+                strike,
+                expiry,
+                multiplier,
+                inverse,
+                black76,
+            } => {
                 let id = pick(*underlying);
                 let spot = market.underlying(&id).ok()?.spot();
-                let kind = if *call { OptionKind::Call } else { OptionKind::Put };
+                let kind = if *call {
+                    OptionKind::Call
+                } else {
+                    OptionKind::Put
+                };
                 let strike = match strike {
                     Num::Raw(x) => *x,
                     scaled => spot * scaled.get(0.2, 3.0),
                 };
-                let model = if *black76 { OptionModel::Black76 } else { OptionModel::BlackScholesMerton };
+                let model = if *black76 {
+                    OptionModel::Black76
+                } else {
+                    OptionModel::BlackScholesMerton
+                };
                 Instrument::Option(
                     OptionContract::new(id, kind, strike, expiry.timestamp())
                         .ok()?
@@ -231,7 +276,9 @@ fn build(input: &Input) -> Option<(MarketSnapshot, Vec<UnderlyingId>, Instrument
                 )
             }
         };
-        instruments.insert(InstrumentId::new(format!("I{k}")).ok()?, instrument).ok()?;
+        instruments
+            .insert(InstrumentId::new(format!("I{k}")).ok()?, instrument)
+            .ok()?;
     }
     if instruments.is_empty() {
         return None;
@@ -242,7 +289,10 @@ fn build(input: &Input) -> Option<(MarketSnapshot, Vec<UnderlyingId>, Instrument
         .take(8)
         .map(|(k, q)| {
             let k = usize::from(*k) % instruments.len();
-            Position::new(InstrumentId::new(format!("I{k}")).expect("valid id"), q.get(-1000.0, 1000.0))
+            Position::new(
+                InstrumentId::new(format!("I{k}")).expect("valid id"),
+                q.get(-1000.0, 1000.0),
+            )
         })
         .collect();
     let book = Portfolio::new(AccountId::new("fuzz"), positions, &instruments).ok()?;
@@ -285,7 +335,11 @@ fuzz_target!(|input: Input| {
     let Some((market, ids, instruments, book)) = build(&input) else {
         return;
     };
-    let method = if input.sensitivity { Revaluation::Sensitivity } else { Revaluation::Full };
+    let method = if input.sensitivity {
+        Revaluation::Sensitivity
+    } else {
+        Revaluation::Full
+    };
     let confidence = Confidence::new(input.confidence.get(0.5, 0.999)).ok();
 
     // Greeks.
@@ -294,13 +348,23 @@ fuzz_target!(|input: Input| {
     }
 
     // Stress grid.
-    let axis = |a: &AxisIn, hi: f64| GridAxis::new(shock_kind(a.kind), a.max_move.get(0.0, hi), 1 + usize::from(a.points % 9));
+    let axis = |a: &AxisIn, hi: f64| {
+        GridAxis::new(
+            shock_kind(a.kind),
+            a.max_move.get(0.0, hi),
+            1 + usize::from(a.points % 9),
+        )
+    };
     if let (Ok(spot), Ok(vol), Ok(horizon)) = (
         axis(&input.spot_axis, 0.9),
         axis(&input.vol_axis, 0.9),
         YearFraction::new(input.grid_horizon.get(0.0, 0.1)),
     ) {
-        let scope = if input.per_underlying { GridScope::PerUnderlying } else { GridScope::AllTogether };
+        let scope = if input.per_underlying {
+            GridScope::PerUnderlying
+        } else {
+            GridScope::AllTogether
+        };
         if let Ok(scenarios) = StressGrid::new(spot, vol, scope, horizon).scenarios(&ids) {
             tail(&instruments, &market, &book, &scenarios, method, confidence);
         }
@@ -359,7 +423,8 @@ fuzz_target!(|input: Input| {
         tail(&instruments, &market, &book, &scenarios, method, confidence);
     }
     if let Some(confidence) = confidence
-        && let Ok(risk) = monte_carlo_risk(&book, &instruments, &market, &generator, confidence, method)
+        && let Ok(risk) =
+            monte_carlo_risk(&book, &instruments, &market, &generator, confidence, method)
     {
         finite("MC VaR", risk.value_at_risk);
         finite("MC ES", risk.expected_shortfall);

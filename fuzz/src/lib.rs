@@ -76,7 +76,10 @@ pub fn check_surface(surface: &VolSurface) {
             assert!(atm.is_finite() && atm > 0.0, "atm vol {atm}");
             for strike in [1e-6, 0.5 * forward, forward, 2.0 * forward, 1e9] {
                 let v = surface.volatility(years, strike, forward);
-                assert!(v.is_finite() && v > 0.0, "vol {v} at {years}, {strike}, {forward}");
+                assert!(
+                    v.is_finite() && v > 0.0,
+                    "vol {v} at {years}, {strike}, {forward}"
+                );
             }
         }
     }
