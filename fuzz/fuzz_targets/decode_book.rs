@@ -1,12 +1,13 @@
 //! JSON decoding of a `Portfolio` in the examples' book format: a decoded
 //! book round-trips and holds only finite numbers; a valid portfolio's
-//! Greeks are finite or a typed error.
+//! Greeks and the collateral valuation are finite or a typed error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portfolio_margin::{Portfolio, portfolio_greeks};
+use portfolio_margin::{Portfolio, portfolio_greeks, value_collateral};
 use portfolio_margin_fuzz::{
-    Book, check_instruments, check_market, check_portfolio_greeks, finite, round_trip,
+    Book, check_collateral, check_instruments, check_market, check_portfolio_greeks, finite,
+    round_trip,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +16,11 @@ fuzz_target!(|data: &[u8]| {
     };
     check_market(&book.market);
     check_instruments(&book.instruments);
+    if let (Some(balances), Some(policy)) = (&book.balances, &book.collateral)
+        && let Ok(valuation) = value_collateral(balances, &book.market, policy)
+    {
+        check_collateral(&valuation);
+    }
     let Ok(portfolio) = Portfolio::new(book.account, book.positions, &book.instruments) else {
         return;
     };

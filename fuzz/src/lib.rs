@@ -2,16 +2,17 @@
 //! finite" walks over the crate's validated types.
 
 use portfolio_margin::{
-    AccountId, Greeks, HistoricalConfig, Instrument, InstrumentSet, MarketSnapshot,
-    MonteCarloConfig, PortfolioGreeks, Position, RiskArrays, ScenarioSet, ShockDistribution,
-    StressGrid, VolSurface, VolatilityFilter,
+    AccountId, Balance, CollateralPolicy, CollateralValuation, Greeks, HistoricalConfig,
+    Instrument, InstrumentSet, MarketSnapshot, MonteCarloConfig, PortfolioGreeks, Position,
+    RiskArrays, ScenarioSet, ShockDistribution, StressGrid, VolSurface, VolatilityFilter,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
-/// The examples' book format (`examples/portfolio_margin.rs`,
-/// `examples/data/sample_book.json`).
+/// The examples' book format (`examples/common/mod.rs`,
+/// `examples/data/sample_book.json`): format 1, or 2 with optional
+/// `balances` and `collateral`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Book {
@@ -25,6 +26,12 @@ pub struct Book {
     pub instruments: InstrumentSet,
     /// The positions.
     pub positions: Vec<Position>,
+    /// Collateral balances (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balances: Option<Vec<Balance>>,
+    /// Collateral policy (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collateral: Option<CollateralPolicy>,
 }
 
 /// Decodes `data` as JSON `T`; if that succeeds, re-serialises, decodes
@@ -172,4 +179,28 @@ pub fn check_arrays(arrays: &RiskArrays, scenarios: usize) {
         all_finite("native P&L", a.native());
         all_finite("quote P&L", a.quote());
     }
+}
+
+/// Every number of a collateral valuation is finite.
+pub fn check_collateral(v: &CollateralValuation) {
+    for line in &v.lines {
+        finite("amount", line.amount);
+        finite("price", line.price);
+        finite("market value", line.market_value);
+        finite("haircut", line.haircut.fraction());
+        finite("borrow uplift", line.borrow_uplift);
+        finite("adjusted value", line.adjusted_value);
+        finite("market value (settlement)", line.market_value_settlement);
+        finite(
+            "adjusted value (settlement)",
+            line.adjusted_value_settlement,
+        );
+    }
+    finite("settlement price", v.settlement_price);
+    finite("asset value", v.asset_value);
+    finite("liability value", v.liability_value);
+    finite("market value", v.market_value);
+    finite("adjusted value", v.adjusted_value);
+    finite("market value (settlement)", v.market_value_settlement);
+    finite("adjusted value (settlement)", v.adjusted_value_settlement);
 }
