@@ -374,7 +374,9 @@ impl RiskArrays {
 /// - [`Error::InvalidInput`] if shocked inputs leave the kernel's domain
 ///   (e.g. a vol above 1000%, a rate beyond 100%);
 /// - [`Error::InvalidElement`] with the scenario index if a P&L is not
-///   finite.
+///   finite;
+/// - [`Error::NonFiniteResult`] if the base value per contract (multiplier
+///   included) overflows.
 ///
 /// # Examples
 /// See [`RiskArray`].
@@ -553,7 +555,16 @@ fn revalue_inner(
             Some(quote)
         }
     };
-    Ok((settlement, multiplier * base_value, native, quote))
+    // Checked on its own: a multiplier can overflow the base value while
+    // every P&L (a difference of equal values) stays finite.
+    let base_value = multiplier * base_value;
+    if !base_value.is_finite() {
+        return Err(Error::NonFiniteResult {
+            what: "risk array base value (multiplier x value per unit)",
+            value: base_value,
+        });
+    }
+    Ok((settlement, base_value, native, quote))
 }
 
 fn non_finite(scenario: usize, value: f64) -> Error {

@@ -29,12 +29,15 @@ pub const VOL_POINT: f64 = 0.01;
 ///
 /// In JSON a timestamp is an RFC 3339 UTC string, `"2026-12-25T08:00:00Z"`
 /// (a bare date `"2026-12-25"` means midnight UTC), or an integer of
-/// milliseconds since the epoch; it is written as the string.
+/// milliseconds since the epoch; it is written as the string, except outside
+/// the years 0000 to 9999, which RFC 3339 cannot express: such an instant
+/// (e.g. `plus_years` saturated at the end of the range) is written as its
+/// integer milliseconds, so every timestamp reads back unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(
     feature = "serde",
     derive(Serialize, Deserialize),
-    serde(try_from = "raw::Timestamp", into = "String")
+    serde(try_from = "raw::Timestamp", into = "raw::Timestamp")
 )]
 pub struct Timestamp(i64);
 
@@ -206,11 +209,25 @@ mod raw {
     use super::*;
 
     /// A timestamp as JSON may hold it.
-    #[derive(Deserialize)]
+    #[derive(Serialize, Deserialize)]
     #[serde(untagged)]
     pub enum Timestamp {
         Millis(i64),
         Text(String),
+    }
+
+    /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the instants
+    /// whose RFC 3339 text [`std::str::FromStr`] reads back.
+    const RFC3339_MILLIS: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
+
+    impl From<super::Timestamp> for Timestamp {
+        fn from(t: super::Timestamp) -> Self {
+            if RFC3339_MILLIS.contains(&t.0) {
+                Timestamp::Text(t.to_string())
+            } else {
+                Timestamp::Millis(t.0)
+            }
+        }
     }
 
     impl TryFrom<Timestamp> for super::Timestamp {
