@@ -543,12 +543,18 @@ fn block_generic<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>
 
 #[inline(always)]
 fn values_body<const FMA: bool>(input: &Columns<'_>, value: &mut [f64]) -> bool {
+    let mut scratch = Scratch::new();
     let mut flagged = false;
     let mut lo = 0;
     while lo < value.len() {
         let hi = (lo + LANES).min(value.len());
         let mut none: [&mut [f64]; 5] = [&mut [], &mut [], &mut [], &mut [], &mut []];
-        flagged |= staged_kernel::<false, FMA>(&input.slice(lo, hi), &mut value[lo..hi], &mut none);
+        flagged |= staged_kernel::<false, FMA>(
+            &input.slice(lo, hi),
+            &mut value[lo..hi],
+            &mut none,
+            &mut scratch,
+        );
         lo = hi;
     }
     flagged
@@ -556,6 +562,7 @@ fn values_body<const FMA: bool>(input: &Columns<'_>, value: &mut [f64]) -> bool 
 
 #[inline(always)]
 fn block_body<const FMA: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+    let mut scratch = Scratch::new();
     let mut flagged = false;
     let mut lo = 0;
     while lo < out.value.len() {
@@ -567,11 +574,69 @@ fn block_body<const FMA: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> b
             &mut out.theta[lo..hi],
             &mut out.rho[lo..hi],
         ];
-        flagged |=
-            staged_kernel::<true, FMA>(&input.slice(lo, hi), &mut out.value[lo..hi], &mut greeks);
+        flagged |= staged_kernel::<true, FMA>(
+            &input.slice(lo, hi),
+            &mut out.value[lo..hi],
+            &mut greeks,
+            &mut scratch,
+        );
         lo = hi;
     }
     flagged
+}
+
+/// The columns [`staged_kernel`] works in: local copies of the inputs,
+/// intermediate results and outputs of one sub-block. Created (zeroed) once
+/// per block and reused by each of its sub-blocks, which overwrite the
+/// lanes they use before reading them.
+struct Scratch {
+    code: [f64; LANES],
+    s: [f64; LANES],
+    k: [f64; LANES],
+    t: [f64; LANES],
+    vol: [f64; LANES],
+    r: [f64; LANES],
+    b: [f64; LANES],
+    sqrt_t: [f64; LANES],
+    sd: [f64; LANES],
+    d1: [f64; LANES],
+    d2: [f64; LANES],
+    growth: [f64; LANES],
+    df: [f64; LANES],
+    e1: [f64; LANES],
+    e2: [f64; LANES],
+    cdf1: [f64; LANES],
+    cdf2: [f64; LANES],
+    value: [f64; LANES],
+    greeks: [[f64; LANES]; 5],
+}
+
+impl Scratch {
+    #[inline(always)]
+    fn new() -> Self {
+        const Z: [f64; LANES] = [0.0; LANES];
+        Scratch {
+            code: Z,
+            s: Z,
+            k: Z,
+            t: Z,
+            vol: Z,
+            r: Z,
+            b: Z,
+            sqrt_t: Z,
+            sd: Z,
+            d1: Z,
+            d2: Z,
+            growth: Z,
+            df: Z,
+            e1: Z,
+            e2: Z,
+            cdf1: Z,
+            cdf2: Z,
+            value: Z,
+            greeks: [Z; 5],
+        }
+    }
 }
 
 /// Options handled by one pass of [`staged_kernel`]: its intermediate
@@ -590,36 +655,41 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
     input: &Columns<'_>,
     value: &mut [f64],
     greeks: &mut [&mut [f64]; 5],
+    w: &mut Scratch,
 ) -> bool {
     let n = value.len();
     // Copy the inputs into local columns first, one stream at a time. The
     // caller's columns are separate allocations that are often page
     // aligned alike; reading all of them element by element would map them
     // to the same L1 sets and thrash the cache.
-    let local = |src: &[f64]| {
-        let mut col = [0.0; LANES];
-        col[..n].copy_from_slice(&src[..n]);
-        col
-    };
-    let (code, s, k, t) = (
-        local(input.code),
-        local(input.underlying),
-        local(input.strike),
-        local(input.years),
-    );
-    let (vol, r, b) = (local(input.vol), local(input.rate), local(input.carry));
-    let mut sqrt_t = [0.0; LANES];
-    let mut sd = [0.0; LANES];
-    let mut d1 = [0.0; LANES];
-    let mut d2 = [0.0; LANES];
-    let mut growth = [0.0; LANES];
-    let mut df = [0.0; LANES];
-    let mut e1 = [0.0; LANES];
-    let mut e2 = [0.0; LANES];
-    let mut cdf1 = [0.0; LANES];
-    let mut cdf2 = [0.0; LANES];
-    let mut out_value = [0.0; LANES];
-    let mut out = [[0.0; LANES]; 5];
+    w.code[..n].copy_from_slice(&input.code[..n]);
+    w.s[..n].copy_from_slice(&input.underlying[..n]);
+    w.k[..n].copy_from_slice(&input.strike[..n]);
+    w.t[..n].copy_from_slice(&input.years[..n]);
+    w.vol[..n].copy_from_slice(&input.vol[..n]);
+    w.r[..n].copy_from_slice(&input.rate[..n]);
+    w.b[..n].copy_from_slice(&input.carry[..n]);
+    let Scratch {
+        code,
+        s,
+        k,
+        t,
+        vol,
+        r,
+        b,
+        sqrt_t,
+        sd,
+        d1,
+        d2,
+        growth,
+        df,
+        e1,
+        e2,
+        cdf1,
+        cdf2,
+        value: out_value,
+        greeks: out,
+    } = w;
     for i in 0..n {
         sqrt_t[i] = t[i].sqrt();
         sd[i] = (vol[i] * sqrt_t[i]).max(f64::MIN_POSITIVE);
