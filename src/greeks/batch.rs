@@ -801,71 +801,15 @@ fn exp_neg_half_square<const FMA: bool>(x: f64) -> f64 {
     e - e * (0.5 * lo)
 }
 
-/// Cody's ANORM without branches, for `|x| <= sqrt(32)`: both rational
-/// approximations are evaluated as numerator/denominator pairs, the right
-/// pair is selected and divided once. `e` is `exp(-x^2/2)`. Beyond
-/// `sqrt(32)` (the asymptotic region) the kernel marks the option for the
-/// scalar pass instead.
+/// `Phi(x)` given `e = exp(-x^2/2)`, without branches:
+/// `Phi(-|x|) = e P(|x|) / Q(|x|)` by one rational on the whole line
+/// ([`crate::math::normal::norm_tail_scaled_parts`]), and
+/// `Phi(|x|) = 1 - Phi(-|x|)`.
 #[inline(always)]
 fn norm_cdf_given_exp<const FMA: bool>(x: f64, e: f64) -> f64 {
-    use crate::math::normal::anorm::{A, B, C, D, P, Q, ROOT32, THRSH};
-    use fast::madd;
-    let y = x.abs();
-    // Region 1, |x| <= 0.66291: Phi = 1/2 + x A(x^2)/B(x^2), Horner form.
-    let z = y * y;
-    let mut n1 = A[4];
-    for &a in &A[..4] {
-        n1 = madd::<FMA>(n1, z, a);
-    }
-    let n1 = x * n1;
-    let mut d1 = z + B[0];
-    for &b in &B[1..] {
-        d1 = madd::<FMA>(d1, z, b);
-    }
-    // Region 2, 0.66291 < |x| <= sqrt(32): Phi(-|x|) = e C(y)/D(y).
-    let mut n2 = C[8];
-    for &c in &C[..8] {
-        n2 = madd::<FMA>(n2, y, c);
-    }
-    let mut d2 = y + D[0];
-    for &d in &D[1..] {
-        d2 = madd::<FMA>(d2, y, d);
-    }
-    // Region 3, |x| > sqrt(32): Phi(-|x|) = e (1/sqrt(2 pi) - r(w)) / y, r a
-    // rational in 1/w, w = x^2 <= 1600 (beyond 40, e is 0); multiplied
-    // through by w^5 so that no second division is needed.
-    let yc = y.min(40.0);
-    let w = yc * yc;
-    let mut n3 = P[4];
-    let mut d3 = Q[4];
-    for i in (0..4).rev() {
-        n3 = madd::<FMA>(n3, w, P[i]);
-        d3 = madd::<FMA>(d3, w, Q[i]);
-    }
-    let n3 = madd::<FMA>(n3, w, P[5]);
-    let d3 = madd::<FMA>(d3, w, 1.0);
-    let n3x = FRAC_1_SQRT_2PI * w * d3 - n3;
-    let d3x = w * d3 * yc;
-    let region1 = y <= THRSH;
-    let region2 = y <= ROOT32;
-    let num = if region1 {
-        n1
-    } else if region2 {
-        n2
-    } else {
-        n3x
-    };
-    let den = if region1 {
-        d1
-    } else if region2 {
-        d2
-    } else {
-        d3x
-    };
-    let q = num / den;
-    let lower = e * q;
-    let tail = if x > 0.0 { 1.0 - lower } else { lower };
-    if region1 { 0.5 + q } else { tail }
+    let (p, q) = crate::math::normal::norm_tail_scaled_parts::<FMA>(x.abs());
+    let lower = e * (p / q);
+    if x > 0.0 { 1.0 - lower } else { lower }
 }
 
 #[cfg(test)]
