@@ -77,6 +77,8 @@ pub struct GreeksBatch {
 }
 
 impl GreeksBatch {
+    /// Sizes every column to `n`; the kernel overwrites every entry, so
+    /// columns already of that length are left as they are.
     fn resize(&mut self, n: usize) {
         for v in [
             &mut self.value,
@@ -86,8 +88,10 @@ impl GreeksBatch {
             &mut self.theta,
             &mut self.rho,
         ] {
-            v.clear();
-            v.resize(n, 0.0);
+            if v.len() != n {
+                v.clear();
+                v.resize(n, 0.0);
+            }
         }
     }
 }
@@ -505,45 +509,101 @@ struct OutBlock<'a> {
     rho: &'a mut [f64],
 }
 
-/// Runs the block kernel compiled for the widest SIMD the processor has;
-/// true if some output of the block must be redone or checked.
-/// `GREEKS = false` computes values only (the Greek slices of `out` may
-/// then be empty).
+/// A kernel that [`dispatch_kernel`] compiles twice: `run::<true>` with
+/// fused multiply-add (inside the AVX2 + FMA copy), `run::<false>` for the
+/// baseline target. Implementations mark `run` `#[inline(always)]` so that
+/// its body is compiled into each copy.
+trait Kernel {
+    /// Runs the kernel; true if some output must be redone or checked.
+    fn run<const FMA: bool>(&mut self) -> bool;
+}
+
+/// Runs `kernel` compiled for the widest SIMD the processor has.
 #[allow(unsafe_code)]
-fn dispatch<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+fn dispatch_kernel<K: Kernel>(kernel: &mut K) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: `block_avx2` only requires the AVX2 and FMA instruction
+            // SAFETY: `run_avx2` only requires the AVX2 and FMA instruction
             // sets, whose presence was just checked at run time.
-            return unsafe { block_avx2::<GREEKS>(input, out) };
+            return unsafe { run_avx2(kernel) };
         }
     }
-    block_generic::<GREEKS>(input, out)
+    kernel.run::<false>()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn block_avx2<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
-    if GREEKS {
-        block_body::<true>(input, out)
-    } else {
-        values_body::<true>(input, out.value)
+fn run_avx2<K: Kernel>(kernel: &mut K) -> bool {
+    kernel.run::<true>()
+}
+
+/// The staged kernel on one block of options.
+struct BlockKernel<'a, 'b, 'c, const GREEKS: bool> {
+    input: &'a Columns<'a>,
+    out: &'b mut OutBlock<'c>,
+    scratch: &'b mut Scratch,
+}
+
+impl<const GREEKS: bool> Kernel for BlockKernel<'_, '_, '_, GREEKS> {
+    #[inline(always)]
+    fn run<const FMA: bool>(&mut self) -> bool {
+        if GREEKS {
+            block_body::<FMA>(self.input, self.out, self.scratch)
+        } else {
+            values_body::<FMA>(self.input, self.out.value, self.scratch)
+        }
     }
 }
 
+/// Runs the block kernel compiled for the widest SIMD the processor has;
+/// true if some output of the block must be redone or checked.
+/// `GREEKS = false` computes values only (the Greek slices of `out` may
+/// then be empty).
+fn dispatch<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+    with_scratch(|scratch| {
+        dispatch_kernel(&mut BlockKernel::<GREEKS> {
+            input,
+            out,
+            scratch,
+        })
+    })
+}
+
+#[cfg(test)]
 fn block_generic<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
-    if GREEKS {
-        block_body::<false>(input, out)
-    } else {
-        values_body::<false>(input, out.value)
-    }
+    with_scratch(|scratch| {
+        BlockKernel::<GREEKS> {
+            input,
+            out,
+            scratch,
+        }
+        .run::<false>()
+    })
+}
+
+thread_local! {
+    /// Each thread's [`Scratch`], created on first use: zeroing 24 KiB per
+    /// call would cost more than the kernel on a small batch.
+    static SCRATCH: std::cell::RefCell<Option<Box<Scratch>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Calls `f` with this thread's [`Scratch`] (a fresh one if it is in use).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => f(slot.get_or_insert_with(|| Box::new(Scratch::new()))),
+        Err(_) => f(&mut Scratch::new()),
+    })
 }
 
 #[inline(always)]
-fn values_body<const FMA: bool>(input: &Columns<'_>, value: &mut [f64]) -> bool {
-    let mut scratch = Scratch::new();
+fn values_body<const FMA: bool>(
+    input: &Columns<'_>,
+    value: &mut [f64],
+    scratch: &mut Scratch,
+) -> bool {
     let mut flagged = false;
     let mut lo = 0;
     while lo < value.len() {
@@ -553,7 +613,7 @@ fn values_body<const FMA: bool>(input: &Columns<'_>, value: &mut [f64]) -> bool 
             &input.slice(lo, hi),
             &mut value[lo..hi],
             &mut none,
-            &mut scratch,
+            scratch,
         );
         lo = hi;
     }
@@ -561,8 +621,11 @@ fn values_body<const FMA: bool>(input: &Columns<'_>, value: &mut [f64]) -> bool 
 }
 
 #[inline(always)]
-fn block_body<const FMA: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
-    let mut scratch = Scratch::new();
+fn block_body<const FMA: bool>(
+    input: &Columns<'_>,
+    out: &mut OutBlock<'_>,
+    scratch: &mut Scratch,
+) -> bool {
     let mut flagged = false;
     let mut lo = 0;
     while lo < out.value.len() {
@@ -578,7 +641,7 @@ fn block_body<const FMA: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> b
             &input.slice(lo, hi),
             &mut out.value[lo..hi],
             &mut greeks,
-            &mut scratch,
+            scratch,
         );
         lo = hi;
     }
@@ -586,9 +649,10 @@ fn block_body<const FMA: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> b
 }
 
 /// The columns [`staged_kernel`] works in: local copies of the inputs,
-/// intermediate results and outputs of one sub-block. Created (zeroed) once
-/// per block and reused by each of its sub-blocks, which overwrite the
-/// lanes they use before reading them.
+/// intermediate results and outputs of one sub-block. One per thread
+/// ([`with_scratch`]), reused by every sub-block, which overwrites the lanes
+/// it uses before reading them (so results never depend on what a previous
+/// call left).
 struct Scratch {
     code: [f64; LANES],
     s: [f64; LANES],
