@@ -5,9 +5,13 @@
 //! Two methods ([`Revaluation`]):
 //!
 //! * **Full**: every instrument is repriced under every scenario. Options go
-//!   through the vectorised [`OptionBatch::values`] kernel, one batch per
-//!   option holding all of its shocked scenarios (plus today's inputs, so a
-//!   scenario that moves nothing gives exactly zero P&L).
+//!   through a vectorised value kernel specialised for one option under
+//!   many scenarios (the contract terms, discount factors and `ln(S0/K)`
+//!   computed once per option, `ln(S/S0)` and `1/S` once per underlying),
+//!   with today's value computed by the same kernel, so a scenario that
+//!   moves nothing gives exactly zero P&L. Scenarios with inputs outside the
+//!   kernel's domain go through [`OptionBatch::values`] row by row, which
+//!   names the offending scenario.
 //! * **Sensitivity**: a second-order Taylor expansion in the Greeks at the
 //!   base snapshot, so the approximation error can be read off against the
 //!   full arrays.
@@ -17,7 +21,7 @@
 //! bit-identical whatever the thread count.
 
 use crate::error::{Error, Result};
-use crate::greeks::OptionBatch;
+use crate::greeks::{OptionBatch, ScenarioMarket, ScenarioOption, ScenarioRates, scenario_values};
 use crate::instrument::{
     Instrument, InstrumentId, OptionContract, OptionModel, Settlement, UnderlyingId,
 };
@@ -498,26 +502,14 @@ fn revalue_inner(
     // (or P&L for the sensitivity method) with the shocked spot.
     let n = scenarios.len();
     let mut native = Vec::with_capacity(n);
-    let mut spots = Vec::with_capacity(if settlement == Settlement::Inverse {
-        n
-    } else {
-        0
-    });
     let base_value;
     match method {
         Revaluation::Full => {
             base_value = match instrument {
                 Instrument::Option(o) => {
-                    full_option(o, market, shocks, horizon_as_of, &mut native, &mut spots)?
+                    full_option(o, market, shocks, horizon_as_of, &mut native)?
                 }
-                _ => full_delta_one(
-                    instrument,
-                    market,
-                    shocks,
-                    horizon_as_of,
-                    &mut native,
-                    &mut spots,
-                )?,
+                _ => full_delta_one(instrument, market, shocks, horizon_as_of, &mut native)?,
             };
             for v in &mut native {
                 *v = multiplier * (*v - base_value);
@@ -531,27 +523,23 @@ fn revalue_inner(
                 horizon_as_of,
                 scenarios.horizon().years(),
                 &mut native,
-                &mut spots,
             )?;
             for v in &mut native {
                 *v *= multiplier;
             }
         }
     }
-    for (i, v) in native.iter().enumerate() {
-        if !v.is_finite() {
-            return Err(non_finite(i, *v));
-        }
-    }
+    check_scenarios_finite(&native)?;
     let quote = match settlement {
         Settlement::Linear => None,
         Settlement::Inverse => {
-            let quote: Vec<f64> = native.iter().zip(&spots).map(|(w, s)| w * s).collect();
-            for (i, v) in quote.iter().enumerate() {
-                if !v.is_finite() {
-                    return Err(non_finite(i, *v));
-                }
-            }
+            // Valued at each scenario's shocked spot.
+            let quote: Vec<f64> = native
+                .iter()
+                .zip(&shocks.spot)
+                .map(|(w, s)| w * s)
+                .collect();
+            check_scenarios_finite(&quote)?;
             Some(quote)
         }
     };
@@ -567,6 +555,18 @@ fn revalue_inner(
     Ok((settlement, base_value, native, quote))
 }
 
+/// [`non_finite`] for the first non-finite entry, checked without a branch
+/// per entry (the loop vectorises).
+fn check_scenarios_finite(values: &[f64]) -> Result<()> {
+    if values.iter().fold(true, |ok, v| ok & v.is_finite()) {
+        return Ok(());
+    }
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(non_finite(i, values[i])),
+        None => Ok(()),
+    }
+}
+
 fn non_finite(scenario: usize, value: f64) -> Error {
     Error::InvalidElement {
         what: "risk array P&L (scenario)",
@@ -577,15 +577,13 @@ fn non_finite(scenario: usize, value: f64) -> Error {
 }
 
 /// Full revaluation of one option: pushes each scenario's values per unit
-/// (settlement currency) into `values` and, for inverse contracts, the
-/// shocked spots into `spots`; returns today's value per unit.
+/// (settlement currency) into `values`; returns today's value per unit.
 fn full_option(
     option: &OptionContract,
     market: &MarketSnapshot,
     shocks: &Shocked,
     horizon_as_of: crate::units::Timestamp,
     values: &mut Vec<f64>,
-    spots: &mut Vec<f64>,
 ) -> Result<f64> {
     let base = option_inputs(option, market)?;
     let base_vol = base.vol();
@@ -602,9 +600,6 @@ fn full_option(
             let s = shocks.at(i, vol);
             let payoff = (phi * (s.spot - strike)).max(0.0);
             values.push(if inverse { payoff / s.spot } else { payoff });
-            if inverse {
-                spots.push(s.spot);
-            }
         }
         let mut batch = OptionBatch::with_capacity(1);
         batch.push(&base);
@@ -613,6 +608,12 @@ fn full_option(
         let v0 = out.first().copied().unwrap_or(f64::NAN);
         return Ok(if inverse { v0 / base.underlying() } else { v0 });
     }
+    let vols = shocks.vols(base_vol, days)?;
+    if let Some(v0) = full_option_scenarios(option, &base, shocks, years, &vols, values)? {
+        return Ok(v0);
+    }
+    // Some shocked input is outside the kernel's domain: one batch row per
+    // scenario, each checked, so that the error names the scenario.
     // Row 0: today's inputs, so an unmoved scenario gives exactly zero.
     let mut batch = OptionBatch::with_capacity(n + 1);
     batch.push(&base);
@@ -632,7 +633,6 @@ fn full_option(
         base.carry_yield(),
     )?;
     let (lowest, highest) = (MIN_PRICE, MAX_PRICE);
-    let vols = shocks.vols(base_vol, days)?;
     // Fast path: whole columns, checked with the cheap domain test.
     fn column(v: &Option<Vec<f64>>, base: f64, n: usize) -> std::borrow::Cow<'_, [f64]> {
         match v {
@@ -671,7 +671,6 @@ fn full_option(
         batch.extend_shocked(&terms, &forwards, &vols, &rates, &carries);
         if inverse {
             underlyings = forwards;
-            spots.extend_from_slice(&shocks.spot);
         }
     } else {
         underlyings.reserve(if inverse { n } else { 0 });
@@ -720,7 +719,6 @@ fn full_option(
         }
         if inverse {
             underlyings.push(underlying);
-            spots.push(s.spot);
         }
     }
     let mut out = Vec::with_capacity(n + 1);
@@ -739,6 +737,155 @@ fn full_option(
     }
 }
 
+/// Full revaluation of one (unexpired) option through the scenario kernel
+/// ([`scenario_values`]): the contract terms, and the rate and carry yield
+/// when no scenario shocks them, are taken out of the loop over scenarios.
+/// Pushes the values per unit (settlement currency) into `values` and
+/// returns today's value through the same kernel, so that an unmoved
+/// scenario at zero horizon gives exactly zero P&L. `Ok(None)` (nothing
+/// pushed) if some shocked input is outside the kernel's domain.
+fn full_option_scenarios(
+    option: &OptionContract,
+    base: &BsInputs,
+    shocks: &Shocked,
+    years: f64,
+    vols: &[f64],
+    values: &mut Vec<f64>,
+) -> Result<Option<f64>> {
+    let n = shocks.len;
+    let black76 = option.model() == OptionModel::Black76;
+    let (rate0, carry0) = (shocks.base.rate, shocks.base.carry);
+    fn column(v: &Option<Vec<f64>>, base: f64, n: usize) -> std::borrow::Cow<'_, [f64]> {
+        match v {
+            Some(v) => std::borrow::Cow::Borrowed(v.as_slice()),
+            None => std::borrow::Cow::Owned(vec![base; n]),
+        }
+    }
+    let per_scenario = if shocks.carry_fixed() {
+        None
+    } else {
+        Some((
+            column(&shocks.rate, rate0, n),
+            column(&shocks.carry, carry0, n),
+        ))
+    };
+    // The cheap domain test of BsInputs::new on every shocked input (spot,
+    // vol, rate and carry yield are already finite, spot and vol positive),
+    // without a branch per scenario.
+    let in_range =
+        |v: &[f64], lo: f64, hi: f64| v.iter().fold(true, |ok, x| ok & (*x >= lo) & (*x <= hi));
+    let mut in_domain =
+        vols.len() == n && shocks.spot.len() == n && in_range(vols, MIN_VOLATILITY, MAX_VOLATILITY);
+    // The model's underlying: the spot, or the forward to the horizon's
+    // expiry for Black-76; 1 / underlying converts inverse contracts.
+    let inverse_growth: Option<Vec<f64>> = match (&per_scenario, black76) {
+        (_, false) => {
+            in_domain &= shocks.spot_range.0 >= MIN_PRICE && shocks.spot_range.1 <= MAX_PRICE;
+            None
+        }
+        (None, true) => {
+            let growth = ((rate0 - carry0) * years).exp();
+            in_domain &= shocks.spot_range.0 * growth >= MIN_PRICE
+                && shocks.spot_range.1 * growth <= MAX_PRICE;
+            Some(vec![1.0 / growth])
+        }
+        (Some((rates, carries)), true) => {
+            let growth: Vec<f64> = rates
+                .iter()
+                .zip(carries.iter())
+                .map(|(r, q)| ((r - q) * years).exp())
+                .collect();
+            let forwards: Vec<f64> = shocks
+                .spot
+                .iter()
+                .zip(&growth)
+                .map(|(s, g)| s * g)
+                .collect();
+            in_domain &= in_range(&forwards, MIN_PRICE, MAX_PRICE);
+            Some(growth.iter().map(|g| 1.0 / g).collect())
+        }
+    };
+    if let Some((rates, carries)) = &per_scenario {
+        in_domain &= in_range(rates, -MAX_ABS_RATE, MAX_ABS_RATE)
+            && in_range(carries, -MAX_ABS_RATE, MAX_ABS_RATE);
+    }
+    if !in_domain {
+        return Ok(None);
+    }
+    let terms = |years: f64| ScenarioOption {
+        kind: option.kind(),
+        strike: option.strike(),
+        years,
+        reference_spot: shocks.base.spot,
+    };
+    let rates = match &per_scenario {
+        None => ScenarioRates::Fixed {
+            rate: rate0,
+            carry_yield: carry0,
+        },
+        Some((rates, carries)) => ScenarioRates::PerScenario {
+            rate: rates,
+            carry_yield: carries,
+        },
+    };
+    let start = values.len();
+    values.resize(start + n, 0.0);
+    let out = &mut values[start..];
+    let scenario_market = ScenarioMarket {
+        spot: &shocks.spot,
+        inverse_spot: &shocks.inverse_spot,
+        log_spot: &shocks.log_spot,
+        vol: vols,
+        rates,
+    };
+    scenario_values(&terms(years), &scenario_market, out)?;
+    // Today: the same kernel, in the same mode, on today's numbers.
+    let (spot0, inverse_spot0) = (shocks.base.spot, 1.0 / shocks.base.spot);
+    let rates0 = match rates {
+        ScenarioRates::Fixed { .. } => rates,
+        ScenarioRates::PerScenario { .. } => ScenarioRates::PerScenario {
+            rate: std::slice::from_ref(&rate0),
+            carry_yield: std::slice::from_ref(&carry0),
+        },
+    };
+    let mut v0 = 0.0;
+    scenario_values(
+        &terms(base.years()),
+        &ScenarioMarket {
+            spot: std::slice::from_ref(&spot0),
+            inverse_spot: std::slice::from_ref(&inverse_spot0),
+            log_spot: &[0.0],
+            vol: std::slice::from_ref(&base.vol()),
+            rates: rates0,
+        },
+        std::slice::from_mut(&mut v0),
+    )?;
+    if option.settlement() == Settlement::Inverse {
+        // Coins: the value over the model's underlying.
+        let inverse_growth0 = if black76 {
+            1.0 / ((rate0 - carry0) * base.years()).exp()
+        } else {
+            1.0
+        };
+        match inverse_growth.as_deref() {
+            None => out
+                .iter_mut()
+                .zip(&shocks.inverse_spot)
+                .for_each(|(v, u)| *v *= u),
+            Some([g]) => out
+                .iter_mut()
+                .zip(&shocks.inverse_spot)
+                .for_each(|(v, u)| *v *= u * g),
+            Some(g) => out
+                .iter_mut()
+                .zip(shocks.inverse_spot.iter().zip(g))
+                .for_each(|(v, (u, g))| *v *= u * g),
+        }
+        v0 *= inverse_spot0 * inverse_growth0;
+    }
+    Ok(Some(v0))
+}
+
 /// Full revaluation of a spot holding, future or perpetual (as
 /// `crate::pricing`'s delta-one Greeks): values per unit into `values`.
 fn full_delta_one(
@@ -747,7 +894,6 @@ fn full_delta_one(
     shocks: &Shocked,
     horizon_as_of: crate::units::Timestamp,
     values: &mut Vec<f64>,
-    spots: &mut Vec<f64>,
 ) -> Result<f64> {
     let settlement = instrument.settlement();
     let value = |spot: f64, carry: f64, years: f64| {
@@ -782,9 +928,6 @@ fn full_delta_one(
         let s = shocks.at(i, 0.0);
         let carry = if dated { s.rate - s.carry } else { 0.0 };
         values.push(value(s.spot, carry, years1));
-        if settlement == Settlement::Inverse {
-            spots.push(s.spot);
-        }
     }
     Ok(base_value)
 }
@@ -797,7 +940,6 @@ fn sensitivity(
     horizon_as_of: crate::units::Timestamp,
     horizon: f64,
     pnl: &mut Vec<f64>,
-    spots: &mut Vec<f64>,
 ) -> Result<f64> {
     let g = instrument_greeks(instrument, market)?;
     let native = g.native;
@@ -819,7 +961,6 @@ fn sensitivity(
     };
     let base = shocks.base;
     let carry_fixed = shocks.carry_fixed();
-    let inverse = instrument.settlement() == Settlement::Inverse;
     let days = match instrument {
         Instrument::Option(o) => market.years_to(o.expiry()) * 365.0,
         _ => 0.0,
@@ -847,9 +988,6 @@ fn sensitivity(
                 + native.theta * horizon
                 + native.rho * dr,
         );
-        if inverse {
-            spots.push(s.spot);
-        }
     }
     Ok(native.value)
 }
@@ -869,6 +1007,11 @@ struct Shocked {
     len: usize,
     base: State,
     spot: Vec<f64>,
+    /// `1 / spot` and `ln(spot / base spot)` per scenario, and the smallest
+    /// and largest spot: what the option kernel needs, computed once.
+    inverse_spot: Vec<f64>,
+    log_spot: Vec<f64>,
+    spot_range: (f64, f64),
     /// `None`: the set does not shock it (every scenario has the base value).
     rate: Option<Vec<f64>>,
     carry: Option<Vec<f64>>,
@@ -942,6 +1085,16 @@ impl Shocked {
                 .collect();
             (kind, params, factor)
         });
+        let inverse_spot = spot.iter().map(|s| 1.0 / s).collect();
+        let log_spot = spot
+            .iter()
+            .map(|s| crate::math::fast::ln_with::<false>(s / m.spot()))
+            .collect();
+        let spot_range = spot
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| {
+                (lo.min(*s), hi.max(*s))
+            });
         Ok(Shocked {
             len,
             base: State {
@@ -951,6 +1104,9 @@ impl Shocked {
                 carry: m.carry_yield(),
             },
             spot,
+            inverse_spot,
+            log_spot,
+            spot_range,
             rate,
             carry,
             vol,
@@ -1068,6 +1224,94 @@ mod tests {
                 assert_eq!(s.vol.to_bits(), kind.apply(0.55, *size).to_bits());
                 assert_eq!(s.spot, 100_000.0);
             }
+        }
+    }
+
+    /// Options of every model, settlement and kind on BTC, 2 to 200 days.
+    fn option_book() -> Vec<ListedInstrument> {
+        let mut out = Vec::new();
+        let as_of = market().as_of();
+        for (k, strike) in [60_000.0, 95_000.0, 100_000.0, 130_000.0]
+            .iter()
+            .enumerate()
+        {
+            for kind in [OptionKind::Call, OptionKind::Put] {
+                for model in [OptionModel::BlackScholesMerton, OptionModel::Black76] {
+                    for settlement in [Settlement::Linear, Settlement::Inverse] {
+                        let days = [2.0, 30.0, 90.0, 200.0][k];
+                        let expiry = as_of.plus_years(YearFraction::new(days / 365.0).unwrap());
+                        let option = OptionContract::new(btc(), kind, *strike, expiry)
+                            .unwrap()
+                            .with_model(model)
+                            .with_settlement(settlement);
+                        out.push(ListedInstrument {
+                            id: InstrumentId::new(format!("O{}", out.len())).unwrap(),
+                            instrument: Instrument::Option(option),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Spot and vol shocks only (rate and carry yield fixed: the scenario
+    /// kernel's fast mode), against repricing each applied snapshot.
+    #[test]
+    fn full_revaluation_with_fixed_rates_equals_price_on_applied_snapshot() {
+        let m = market();
+        let mut sizes = Vec::new();
+        for i in 0..40 {
+            let x = f64::from(i) / 40.0;
+            sizes.push(0.6 * (x - 0.5));
+            sizes.push(0.8 * (0.5 - x * x));
+        }
+        let set = ScenarioSet::new(
+            vec![
+                (RiskFactor::Spot(btc()), ShockKind::Log),
+                (RiskFactor::Vol(btc()), ShockKind::Relative),
+            ],
+            sizes,
+            YearFraction::new(1.0 / 365.0).unwrap(),
+        )
+        .unwrap();
+        let mut worst: f64 = 0.0;
+        for item in option_book() {
+            let a = revalue(&item, &m, &set, Revaluation::Full).unwrap();
+            let v0 = crate::price(&item.instrument, &m).unwrap();
+            assert!(
+                (a.base_value() - v0).abs() <= 1e-13 * v0.abs(),
+                "{}",
+                item.id
+            );
+            for i in 0..set.len() {
+                let shocked = set.apply(i, &m).unwrap();
+                let v1 = crate::price(&item.instrument, &shocked).unwrap();
+                let err = (a.native()[i] - (v1 - v0)).abs() / v0.abs().max(v1.abs());
+                worst = worst.max(err);
+                assert!(err <= 1e-12, "{} scenario {i}: {err:e}", item.id);
+            }
+        }
+        assert!(worst > 0.0 && worst <= 1e-12);
+    }
+
+    #[test]
+    fn unmoved_scenario_with_fixed_rates_gives_zero_pnl() {
+        let m = market();
+        let set = ScenarioSet::new(
+            vec![
+                (RiskFactor::Spot(btc()), ShockKind::Log),
+                (RiskFactor::Vol(btc()), ShockKind::Absolute),
+            ],
+            vec![0.1, 0.0, 0.0, 0.0, -0.2, 0.05],
+            YearFraction::ZERO,
+        )
+        .unwrap();
+        for item in option_book() {
+            let a = revalue(&item, &m, &set, Revaluation::Full).unwrap();
+            assert_eq!(a.native()[1], 0.0, "{}", item.id);
+            assert_eq!(a.quote()[1], 0.0, "{}", item.id);
+            assert_ne!(a.native()[0], 0.0, "{}", item.id);
         }
     }
 

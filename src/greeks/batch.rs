@@ -77,6 +77,8 @@ pub struct GreeksBatch {
 }
 
 impl GreeksBatch {
+    /// Sizes every column to `n`; the kernel overwrites every entry, so
+    /// columns already of that length are left as they are.
     fn resize(&mut self, n: usize) {
         for v in [
             &mut self.value,
@@ -86,8 +88,10 @@ impl GreeksBatch {
             &mut self.theta,
             &mut self.rho,
         ] {
-            v.clear();
-            v.resize(n, 0.0);
+            if v.len() != n {
+                v.clear();
+                v.resize(n, 0.0);
+            }
         }
     }
 }
@@ -505,57 +509,185 @@ struct OutBlock<'a> {
     rho: &'a mut [f64],
 }
 
-/// Runs the block kernel compiled for the widest SIMD the processor has;
-/// true if some output of the block must be redone or checked.
-/// `GREEKS = false` computes values only (the Greek slices of `out` may
-/// then be empty).
-#[allow(unsafe_code)]
-fn dispatch<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+/// A kernel that [`dispatch_kernel`] compiles twice: `run::<true>` with
+/// fused multiply-add (inside the AVX2 + FMA copy), `run::<false>` for the
+/// baseline target. Implementations mark `run` `#[inline(always)]` so that
+/// its body is compiled into each copy.
+trait Kernel {
+    /// Runs the kernel; true if some output must be redone or checked.
+    fn run<const FMA: bool>(&mut self) -> bool;
+}
+
+/// The compiled copies of a [`Kernel`], narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Simd {
+    /// The baseline target (SSE2 on x86-64), no fused multiply-add.
+    Baseline,
+    /// AVX2 and FMA.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx2,
+    /// AVX-512 (F, VL, DQ) and FMA: the AVX2 copy's arithmetic, lane for
+    /// lane, on wider vectors with twice the registers.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx512,
+}
+
+/// The widest copy the processor can run.
+fn widest_simd() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        if fma
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
         {
-            // SAFETY: `block_avx2` only requires the AVX2 and FMA instruction
-            // sets, whose presence was just checked at run time.
-            return unsafe { block_avx2::<GREEKS>(input, out) };
+            return Simd::Avx512;
+        }
+        if fma && std::arch::is_x86_feature_detected!("avx2") {
+            return Simd::Avx2;
         }
     }
-    block_generic::<GREEKS>(input, out)
+    Simd::Baseline
+}
+
+/// Runs `kernel` compiled for the widest SIMD the processor has.
+fn dispatch_kernel<K: Kernel>(kernel: &mut K) -> bool {
+    run_kernel(kernel, widest_simd())
+}
+
+/// Runs the copy of `kernel` for `simd`, or the widest narrower one the
+/// processor has. The AVX2 and AVX-512 copies give the same bits (the same
+/// operations per lane); the baseline copy, without fused multiply-add,
+/// differs in the last bits.
+#[allow(unsafe_code)]
+fn run_kernel<K: Kernel>(kernel: &mut K, simd: Simd) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let widest = widest_simd();
+        if simd >= Simd::Avx512 && widest >= Simd::Avx512 {
+            // SAFETY: `run_avx512` only requires the AVX-512 (F, VL, DQ),
+            // AVX2 and FMA instruction sets, whose presence was just
+            // checked at run time.
+            return unsafe { run_avx512(kernel) };
+        }
+        if simd >= Simd::Avx2 && widest >= Simd::Avx2 {
+            // SAFETY: `run_avx2` only requires the AVX2 and FMA instruction
+            // sets, whose presence was just checked at run time.
+            return unsafe { run_avx2(kernel) };
+        }
+    }
+    let _ = simd;
+    kernel.run::<false>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+fn run_avx512<K: Kernel>(kernel: &mut K) -> bool {
+    kernel.run::<true>()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn block_avx2<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
-    if GREEKS {
-        block_body::<true>(input, out)
-    } else {
-        values_body::<true>(input, out.value)
+fn run_avx2<K: Kernel>(kernel: &mut K) -> bool {
+    kernel.run::<true>()
+}
+
+/// The staged kernel on one block of options.
+struct BlockKernel<'a, 'b, 'c, const GREEKS: bool> {
+    input: &'a Columns<'a>,
+    out: &'b mut OutBlock<'c>,
+    scratch: &'b mut Scratch,
+}
+
+impl<const GREEKS: bool> Kernel for BlockKernel<'_, '_, '_, GREEKS> {
+    #[inline(always)]
+    fn run<const FMA: bool>(&mut self) -> bool {
+        if GREEKS {
+            block_body::<FMA>(self.input, self.out, self.scratch)
+        } else {
+            values_body::<FMA>(self.input, self.out.value, self.scratch)
+        }
     }
 }
 
+/// Runs the block kernel compiled for the widest SIMD the processor has;
+/// true if some output of the block must be redone or checked.
+/// `GREEKS = false` computes values only (the Greek slices of `out` may
+/// then be empty).
+fn dispatch<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+    with_scratch(|scratch| {
+        dispatch_kernel(&mut BlockKernel::<GREEKS> {
+            input,
+            out,
+            scratch,
+        })
+    })
+}
+
+#[cfg(test)]
 fn block_generic<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
-    if GREEKS {
-        block_body::<false>(input, out)
-    } else {
-        values_body::<false>(input, out.value)
-    }
+    block_with::<GREEKS>(input, out, Simd::Baseline)
+}
+
+/// [`dispatch`] through the copy for `simd` (or the widest narrower one).
+#[cfg(test)]
+fn block_with<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>, simd: Simd) -> bool {
+    with_scratch(|scratch| {
+        run_kernel(
+            &mut BlockKernel::<GREEKS> {
+                input,
+                out,
+                scratch,
+            },
+            simd,
+        )
+    })
+}
+
+thread_local! {
+    /// Each thread's [`Scratch`], created on first use: zeroing 24 KiB per
+    /// call would cost more than the kernel on a small batch.
+    static SCRATCH: std::cell::RefCell<Option<Box<Scratch>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Calls `f` with this thread's [`Scratch`] (a fresh one if it is in use).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => f(slot.get_or_insert_with(|| Box::new(Scratch::new()))),
+        Err(_) => f(&mut Scratch::new()),
+    })
 }
 
 #[inline(always)]
-fn values_body<const FMA: bool>(input: &Columns<'_>, value: &mut [f64]) -> bool {
+fn values_body<const FMA: bool>(
+    input: &Columns<'_>,
+    value: &mut [f64],
+    scratch: &mut Scratch,
+) -> bool {
     let mut flagged = false;
     let mut lo = 0;
     while lo < value.len() {
         let hi = (lo + LANES).min(value.len());
         let mut none: [&mut [f64]; 5] = [&mut [], &mut [], &mut [], &mut [], &mut []];
-        flagged |= staged_kernel::<false, FMA>(&input.slice(lo, hi), &mut value[lo..hi], &mut none);
+        flagged |= staged_kernel::<false, FMA>(
+            &input.slice(lo, hi),
+            &mut value[lo..hi],
+            &mut none,
+            scratch,
+        );
         lo = hi;
     }
     flagged
 }
 
 #[inline(always)]
-fn block_body<const FMA: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> bool {
+fn block_body<const FMA: bool>(
+    input: &Columns<'_>,
+    out: &mut OutBlock<'_>,
+    scratch: &mut Scratch,
+) -> bool {
     let mut flagged = false;
     let mut lo = 0;
     while lo < out.value.len() {
@@ -567,11 +699,70 @@ fn block_body<const FMA: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>) -> b
             &mut out.theta[lo..hi],
             &mut out.rho[lo..hi],
         ];
-        flagged |=
-            staged_kernel::<true, FMA>(&input.slice(lo, hi), &mut out.value[lo..hi], &mut greeks);
+        flagged |= staged_kernel::<true, FMA>(
+            &input.slice(lo, hi),
+            &mut out.value[lo..hi],
+            &mut greeks,
+            scratch,
+        );
         lo = hi;
     }
     flagged
+}
+
+/// The columns [`staged_kernel`] works in: local copies of the inputs,
+/// intermediate results and outputs of one sub-block. One per thread
+/// ([`with_scratch`]), reused by every sub-block, which overwrites the lanes
+/// it uses before reading them (so results never depend on what a previous
+/// call left).
+struct Scratch {
+    code: [f64; LANES],
+    s: [f64; LANES],
+    k: [f64; LANES],
+    t: [f64; LANES],
+    vol: [f64; LANES],
+    r: [f64; LANES],
+    b: [f64; LANES],
+    sqrt_t: [f64; LANES],
+    sd: [f64; LANES],
+    d1: [f64; LANES],
+    d2: [f64; LANES],
+    growth: [f64; LANES],
+    df: [f64; LANES],
+    e1: [f64; LANES],
+    e2: [f64; LANES],
+    cdf1: [f64; LANES],
+    cdf2: [f64; LANES],
+    value: [f64; LANES],
+    greeks: [[f64; LANES]; 5],
+}
+
+impl Scratch {
+    #[inline(always)]
+    fn new() -> Self {
+        const Z: [f64; LANES] = [0.0; LANES];
+        Scratch {
+            code: Z,
+            s: Z,
+            k: Z,
+            t: Z,
+            vol: Z,
+            r: Z,
+            b: Z,
+            sqrt_t: Z,
+            sd: Z,
+            d1: Z,
+            d2: Z,
+            growth: Z,
+            df: Z,
+            e1: Z,
+            e2: Z,
+            cdf1: Z,
+            cdf2: Z,
+            value: Z,
+            greeks: [Z; 5],
+        }
+    }
 }
 
 /// Options handled by one pass of [`staged_kernel`]: its intermediate
@@ -590,36 +781,41 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
     input: &Columns<'_>,
     value: &mut [f64],
     greeks: &mut [&mut [f64]; 5],
+    w: &mut Scratch,
 ) -> bool {
     let n = value.len();
     // Copy the inputs into local columns first, one stream at a time. The
     // caller's columns are separate allocations that are often page
     // aligned alike; reading all of them element by element would map them
     // to the same L1 sets and thrash the cache.
-    let local = |src: &[f64]| {
-        let mut col = [0.0; LANES];
-        col[..n].copy_from_slice(&src[..n]);
-        col
-    };
-    let (code, s, k, t) = (
-        local(input.code),
-        local(input.underlying),
-        local(input.strike),
-        local(input.years),
-    );
-    let (vol, r, b) = (local(input.vol), local(input.rate), local(input.carry));
-    let mut sqrt_t = [0.0; LANES];
-    let mut sd = [0.0; LANES];
-    let mut d1 = [0.0; LANES];
-    let mut d2 = [0.0; LANES];
-    let mut growth = [0.0; LANES];
-    let mut df = [0.0; LANES];
-    let mut e1 = [0.0; LANES];
-    let mut e2 = [0.0; LANES];
-    let mut cdf1 = [0.0; LANES];
-    let mut cdf2 = [0.0; LANES];
-    let mut out_value = [0.0; LANES];
-    let mut out = [[0.0; LANES]; 5];
+    w.code[..n].copy_from_slice(&input.code[..n]);
+    w.s[..n].copy_from_slice(&input.underlying[..n]);
+    w.k[..n].copy_from_slice(&input.strike[..n]);
+    w.t[..n].copy_from_slice(&input.years[..n]);
+    w.vol[..n].copy_from_slice(&input.vol[..n]);
+    w.r[..n].copy_from_slice(&input.rate[..n]);
+    w.b[..n].copy_from_slice(&input.carry[..n]);
+    let Scratch {
+        code,
+        s,
+        k,
+        t,
+        vol,
+        r,
+        b,
+        sqrt_t,
+        sd,
+        d1,
+        d2,
+        growth,
+        df,
+        e1,
+        e2,
+        cdf1,
+        cdf2,
+        value: out_value,
+        greeks: out,
+    } = w;
     for i in 0..n {
         sqrt_t[i] = t[i].sqrt();
         sd[i] = (vol[i] * sqrt_t[i]).max(f64::MIN_POSITIVE);
@@ -704,6 +900,374 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
     flagged
 }
 
+/// One option's contract terms for [`scenario_values`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScenarioOption {
+    /// Call or put.
+    pub(crate) kind: OptionKind,
+    /// Strike, in the underlying's price unit.
+    pub(crate) strike: f64,
+    /// Time to expiry in years.
+    pub(crate) years: f64,
+    /// The spot `S_ref` that [`ScenarioMarket::log_spot`] is relative to.
+    pub(crate) reference_spot: f64,
+}
+
+/// Rate and carry yield of every scenario of [`ScenarioMarket`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ScenarioRates<'a> {
+    /// The same in every scenario.
+    Fixed { rate: f64, carry_yield: f64 },
+    /// One of each per scenario.
+    PerScenario {
+        rate: &'a [f64],
+        carry_yield: &'a [f64],
+    },
+}
+
+/// The market numbers of one option's scenarios, column by column (all of
+/// the length of the output; shorter columns make [`scenario_values`] fail).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScenarioMarket<'a> {
+    /// Spot price of the underlying.
+    pub(crate) spot: &'a [f64],
+    /// `1 / spot`.
+    pub(crate) inverse_spot: &'a [f64],
+    /// `ln(spot / S_ref)`, [`ScenarioOption::reference_spot`].
+    pub(crate) log_spot: &'a [f64],
+    /// Volatility.
+    pub(crate) vol: &'a [f64],
+    /// Rates and carry yields.
+    pub(crate) rates: ScenarioRates<'a>,
+}
+
+/// Values of one option under many scenarios of its underlying's spot,
+/// volatility and (optionally) rate and carry yield: the full-revaluation
+/// kernel. With spot `S`, strike `K`, `b = r - q` and the time to expiry
+/// `T` fixed,
+///
+/// ```text
+/// V = phi (S e^{-qT} N(phi d1) - K e^{-rT} N(phi d2)),
+/// d1 = (ln(S/S_ref) + ln(S_ref/K) + bT) / (sigma sqrt T) + sigma sqrt T / 2,
+/// ```
+///
+/// which is both the Black-Scholes-Merton value on the spot and the
+/// Black-76 value on the forward `S e^{bT}`. Everything that does not depend
+/// on the scenario (`ln(S_ref/K) + bT`, the discount factors) is computed
+/// once, and `ln(S/S_ref)` and `1/S` come in per scenario (shared by every
+/// option on the underlying), so a scenario costs one division, one
+/// exponential and two rationals. Options whose direct formula cancels are
+/// recomputed as [`OptionBatch::values`] does.
+///
+/// Inputs must pass the domain checks of [`BsInputs::new`] (the caller
+/// checks them); results are identical whatever thread runs them.
+///
+/// # Errors
+/// [`Error::LengthMismatch`] if a column is shorter than `out`;
+/// [`Error::NonFiniteResult`] if a value is not finite.
+pub(crate) fn scenario_values(
+    option: &ScenarioOption,
+    market: &ScenarioMarket<'_>,
+    out: &mut [f64],
+) -> Result<()> {
+    let n = out.len();
+    let rate_lengths = match market.rates {
+        ScenarioRates::PerScenario { rate, carry_yield } => [rate.len(), carry_yield.len()],
+        ScenarioRates::Fixed { .. } => [n, n],
+    };
+    let lengths = [
+        market.spot.len(),
+        market.inverse_spot.len(),
+        market.log_spot.len(),
+        market.vol.len(),
+    ];
+    if let Some(&got) = lengths.iter().chain(&rate_lengths).find(|&&len| len < n) {
+        return Err(Error::LengthMismatch {
+            what: "scenario columns",
+            expected: n,
+            got,
+        });
+    }
+    scenario_values_on(option, market, out, widest_simd())
+}
+
+/// [`scenario_values`] through the kernel copy for `simd` (or the widest
+/// narrower one the processor has); lengths already checked.
+fn scenario_values_on(
+    option: &ScenarioOption,
+    market: &ScenarioMarket<'_>,
+    out: &mut [f64],
+    simd: Simd,
+) -> Result<()> {
+    let n = out.len();
+    let terms = ScenarioTerms::new(option, market.rates);
+    let flagged = with_scenario_scratch(|scratch| {
+        let mut flagged = false;
+        let mut lo = 0;
+        while lo < n {
+            let hi = (lo + LANES).min(n);
+            let mut kernel = ScenarioKernel {
+                terms: &terms,
+                market: market.slice(lo, hi),
+                out: &mut out[lo..hi],
+                scratch,
+            };
+            flagged |= run_kernel(&mut kernel, simd);
+            lo = hi;
+        }
+        flagged
+    });
+    if !flagged {
+        return Ok(());
+    }
+    for (i, slot) in out.iter_mut().enumerate() {
+        if slot.is_nan() {
+            let (rate, carry_yield) = match market.rates {
+                ScenarioRates::Fixed { rate, carry_yield } => (rate, carry_yield),
+                ScenarioRates::PerScenario { rate, carry_yield } => (rate[i], carry_yield[i]),
+            };
+            let t = option.years;
+            let forward = market.spot[i] * ((rate - carry_yield) * t).exp();
+            let sd = (market.vol[i] * t.sqrt()).max(f64::MIN_POSITIVE);
+            let v = crate::pricing::black_price(forward, option.strike, sd, option.kind)
+                * (-rate * t).exp();
+            if !v.is_finite() {
+                return Err(Error::NonFiniteResult {
+                    what: "scenario value",
+                    value: v,
+                });
+            }
+            *slot = v;
+        }
+    }
+    Ok(())
+}
+
+impl<'a> ScenarioMarket<'a> {
+    fn slice(&self, lo: usize, hi: usize) -> ScenarioMarket<'a> {
+        ScenarioMarket {
+            spot: &self.spot[lo..hi],
+            inverse_spot: &self.inverse_spot[lo..hi],
+            log_spot: &self.log_spot[lo..hi],
+            vol: &self.vol[lo..hi],
+            rates: match self.rates {
+                ScenarioRates::Fixed { .. } => self.rates,
+                ScenarioRates::PerScenario { rate, carry_yield } => ScenarioRates::PerScenario {
+                    rate: &rate[lo..hi],
+                    carry_yield: &carry_yield[lo..hi],
+                },
+            },
+        }
+    }
+}
+
+/// What [`scenario_values`] computes once per option.
+#[derive(Clone, Copy)]
+struct ScenarioTerms {
+    phi: f64,
+    strike: f64,
+    years: f64,
+    sqrt_t: f64,
+    /// `ln(S_ref / K)`.
+    log_moneyness: f64,
+    /// `ln(S_ref / K) + bT` (fixed rates).
+    x0: f64,
+    /// `e^{-qT}` (fixed rates).
+    carry_df: f64,
+    /// `K e^{-rT}` (fixed rates).
+    strike_df: f64,
+    /// `e^{-qT} / (K e^{-rT})`: `F / K = S` times this (fixed rates).
+    forward_over_strike_per_spot: f64,
+    /// `K e^{-rT} / e^{-qT}`: `K / F = (1/S)` times this (fixed rates).
+    strike_over_forward_per_inverse_spot: f64,
+}
+
+impl ScenarioTerms {
+    fn new(option: &ScenarioOption, rates: ScenarioRates<'_>) -> Self {
+        let t = option.years;
+        let (rate, carry_yield) = match rates {
+            ScenarioRates::Fixed { rate, carry_yield } => (rate, carry_yield),
+            ScenarioRates::PerScenario { .. } => (0.0, 0.0),
+        };
+        let log_moneyness = (option.reference_spot / option.strike).ln();
+        let carry_df = (-carry_yield * t).exp();
+        let strike_df = option.strike * (-rate * t).exp();
+        ScenarioTerms {
+            phi: option.kind.sign(),
+            strike: option.strike,
+            years: t,
+            sqrt_t: t.sqrt(),
+            log_moneyness,
+            x0: log_moneyness + (rate - carry_yield) * t,
+            carry_df,
+            strike_df,
+            forward_over_strike_per_spot: carry_df / strike_df,
+            strike_over_forward_per_inverse_spot: strike_df / carry_df,
+        }
+    }
+}
+
+/// Intermediate columns of [`ScenarioKernel`], one per thread.
+struct ScenarioScratch {
+    d1: [f64; LANES],
+    d2: [f64; LANES],
+    e1: [f64; LANES],
+    e2: [f64; LANES],
+    cdf1: [f64; LANES],
+    cdf2: [f64; LANES],
+    /// `S e^{-qT}` and `K e^{-rT}` (rates per scenario only).
+    spot_df: [f64; LANES],
+    strike_df: [f64; LANES],
+}
+
+impl ScenarioScratch {
+    fn new() -> Self {
+        const Z: [f64; LANES] = [0.0; LANES];
+        ScenarioScratch {
+            d1: Z,
+            d2: Z,
+            e1: Z,
+            e2: Z,
+            cdf1: Z,
+            cdf2: Z,
+            spot_df: Z,
+            strike_df: Z,
+        }
+    }
+}
+
+thread_local! {
+    static SCENARIO_SCRATCH: std::cell::RefCell<Option<Box<ScenarioScratch>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Calls `f` with this thread's [`ScenarioScratch`] (a fresh one if it is
+/// in use).
+fn with_scenario_scratch<R>(f: impl FnOnce(&mut ScenarioScratch) -> R) -> R {
+    SCENARIO_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => f(slot.get_or_insert_with(|| Box::new(ScenarioScratch::new()))),
+        Err(_) => f(&mut ScenarioScratch::new()),
+    })
+}
+
+/// [`scenario_values`] on up to [`LANES`] scenarios, in short loops like
+/// [`staged_kernel`]. Values that must be recomputed are NaN.
+struct ScenarioKernel<'a, 'b> {
+    terms: &'a ScenarioTerms,
+    market: ScenarioMarket<'a>,
+    out: &'b mut [f64],
+    scratch: &'b mut ScenarioScratch,
+}
+
+impl Kernel for ScenarioKernel<'_, '_> {
+    #[inline(always)]
+    fn run<const FMA: bool>(&mut self) -> bool {
+        match self.market.rates {
+            ScenarioRates::Fixed { .. } => self.values::<FMA, false>(),
+            ScenarioRates::PerScenario { .. } => self.values::<FMA, true>(),
+        }
+    }
+}
+
+impl ScenarioKernel<'_, '_> {
+    #[inline(always)]
+    fn values<const FMA: bool, const RATES: bool>(&mut self) -> bool {
+        let n = self.out.len();
+        // Constants in locals: read through `self` they could alias the
+        // scratch columns, which stops the loops from vectorising.
+        let ScenarioTerms {
+            phi,
+            strike,
+            years: t,
+            sqrt_t,
+            log_moneyness,
+            x0,
+            carry_df,
+            strike_df: fixed_strike_df,
+            forward_over_strike_per_spot,
+            strike_over_forward_per_inverse_spot,
+        } = *self.terms;
+        let m = &self.market;
+        let (spot, inverse_spot, log_spot, vol) = (
+            &m.spot[..n],
+            &m.inverse_spot[..n],
+            &m.log_spot[..n],
+            &m.vol[..n],
+        );
+        let (rate, carry_yield): (&[f64], &[f64]) = match m.rates {
+            ScenarioRates::PerScenario { rate, carry_yield } => (&rate[..n], &carry_yield[..n]),
+            ScenarioRates::Fixed { .. } => (&[], &[]),
+        };
+        let w = &mut *self.scratch;
+        let (d1, d2) = (&mut w.d1[..n], &mut w.d2[..n]);
+        let (e1, e2) = (&mut w.e1[..n], &mut w.e2[..n]);
+        let (cdf1, cdf2) = (&mut w.cdf1[..n], &mut w.cdf2[..n]);
+        let (spot_df, strike_df) = (&mut w.spot_df[..n], &mut w.strike_df[..n]);
+        for i in 0..n {
+            let sd = (vol[i] * sqrt_t).max(f64::MIN_POSITIVE);
+            let x = if RATES {
+                fast::madd::<FMA>(rate[i] - carry_yield[i], t, log_moneyness) + log_spot[i]
+            } else {
+                log_spot[i] + x0
+            };
+            d1[i] = x / sd + 0.5 * sd;
+            d2[i] = d1[i] - sd;
+        }
+        if RATES {
+            for i in 0..n {
+                spot_df[i] = spot[i] * fast::exp_with::<FMA>(-carry_yield[i] * t);
+                strike_df[i] = strike * fast::exp_with::<FMA>(-rate[i] * t);
+            }
+        }
+        for i in 0..n {
+            // As in the staged kernel: one exponential at the smaller |d|,
+            // the other density through F/K (or K/F).
+            let d1_nearer = d1[i].abs() <= d2[i].abs();
+            let e_near = exp_neg_half_square::<FMA>(d1[i].abs().min(d2[i].abs()));
+            // Both candidates computed, then selected: a select vectorises,
+            // a load under a condition does not.
+            let ratio = if RATES {
+                let (a, c) = (spot_df[i], strike_df[i]);
+                let (num, den) = if d1_nearer { (a, c) } else { (c, a) };
+                num / den
+            } else {
+                let forward_over_strike = spot[i] * forward_over_strike_per_spot;
+                let strike_over_forward = inverse_spot[i] * strike_over_forward_per_inverse_spot;
+                if d1_nearer {
+                    forward_over_strike
+                } else {
+                    strike_over_forward
+                }
+            };
+            let e_far = e_near * ratio;
+            e1[i] = if d1_nearer { e_near } else { e_far };
+            e2[i] = if d1_nearer { e_far } else { e_near };
+        }
+        for i in 0..n {
+            cdf1[i] = norm_cdf_given_exp::<FMA>(phi * d1[i], e1[i]);
+        }
+        for i in 0..n {
+            cdf2[i] = norm_cdf_given_exp::<FMA>(phi * d2[i], e2[i]);
+        }
+        let out = &mut self.out[..n];
+        let mut flagged = false;
+        for i in 0..n {
+            let (a, c) = if RATES {
+                (spot_df[i] * cdf1[i], strike_df[i] * cdf2[i])
+            } else {
+                (spot[i] * carry_df * cdf1[i], fixed_strike_df * cdf2[i])
+            };
+            let naive = phi * (a - c);
+            // NaN-safe, as in the staged kernel.
+            let keeps_digits = naive > CANCELLATION_RATIO * a.max(c);
+            let redo = !keeps_digits || !naive.is_finite();
+            out[i] = if redo { f64::NAN } else { naive };
+            flagged |= redo;
+        }
+        flagged
+    }
+}
+
 /// Below this ratio of the price to its larger term the direct difference
 /// has lost more than six bits (relative error above ~3e-14) and the option
 /// is recomputed by the scalar kernel. About 1% of a book of options with
@@ -731,71 +1295,15 @@ fn exp_neg_half_square<const FMA: bool>(x: f64) -> f64 {
     e - e * (0.5 * lo)
 }
 
-/// Cody's ANORM without branches, for `|x| <= sqrt(32)`: both rational
-/// approximations are evaluated as numerator/denominator pairs, the right
-/// pair is selected and divided once. `e` is `exp(-x^2/2)`. Beyond
-/// `sqrt(32)` (the asymptotic region) the kernel marks the option for the
-/// scalar pass instead.
+/// `Phi(x)` given `e = exp(-x^2/2)`, without branches:
+/// `Phi(-|x|) = e P(|x|) / Q(|x|)` by one rational on the whole line
+/// ([`crate::math::normal::norm_tail_scaled_parts`]), and
+/// `Phi(|x|) = 1 - Phi(-|x|)`.
 #[inline(always)]
 fn norm_cdf_given_exp<const FMA: bool>(x: f64, e: f64) -> f64 {
-    use crate::math::normal::anorm::{A, B, C, D, P, Q, ROOT32, THRSH};
-    use fast::madd;
-    let y = x.abs();
-    // Region 1, |x| <= 0.66291: Phi = 1/2 + x A(x^2)/B(x^2), Horner form.
-    let z = y * y;
-    let mut n1 = A[4];
-    for &a in &A[..4] {
-        n1 = madd::<FMA>(n1, z, a);
-    }
-    let n1 = x * n1;
-    let mut d1 = z + B[0];
-    for &b in &B[1..] {
-        d1 = madd::<FMA>(d1, z, b);
-    }
-    // Region 2, 0.66291 < |x| <= sqrt(32): Phi(-|x|) = e C(y)/D(y).
-    let mut n2 = C[8];
-    for &c in &C[..8] {
-        n2 = madd::<FMA>(n2, y, c);
-    }
-    let mut d2 = y + D[0];
-    for &d in &D[1..] {
-        d2 = madd::<FMA>(d2, y, d);
-    }
-    // Region 3, |x| > sqrt(32): Phi(-|x|) = e (1/sqrt(2 pi) - r(w)) / y, r a
-    // rational in 1/w, w = x^2 <= 1600 (beyond 40, e is 0); multiplied
-    // through by w^5 so that no second division is needed.
-    let yc = y.min(40.0);
-    let w = yc * yc;
-    let mut n3 = P[4];
-    let mut d3 = Q[4];
-    for i in (0..4).rev() {
-        n3 = madd::<FMA>(n3, w, P[i]);
-        d3 = madd::<FMA>(d3, w, Q[i]);
-    }
-    let n3 = madd::<FMA>(n3, w, P[5]);
-    let d3 = madd::<FMA>(d3, w, 1.0);
-    let n3x = FRAC_1_SQRT_2PI * w * d3 - n3;
-    let d3x = w * d3 * yc;
-    let region1 = y <= THRSH;
-    let region2 = y <= ROOT32;
-    let num = if region1 {
-        n1
-    } else if region2 {
-        n2
-    } else {
-        n3x
-    };
-    let den = if region1 {
-        d1
-    } else if region2 {
-        d2
-    } else {
-        d3x
-    };
-    let q = num / den;
-    let lower = e * q;
-    let tail = if x > 0.0 { 1.0 - lower } else { lower };
-    if region1 { 0.5 + q } else { tail }
+    let (p, q) = crate::math::normal::norm_tail_scaled_parts::<FMA>(x.abs());
+    let lower = e * (p / q);
+    if x > 0.0 { 1.0 - lower } else { lower }
 }
 
 #[cfg(test)]
@@ -881,6 +1389,7 @@ mod tests {
                 );
             }
         }
+        println!("batch kernel: worst relative value error per (1 + d^2) {worst_value:e}");
         assert!(
             worst_value <= VALUE_REL_TOL,
             "worst value error {worst_value:e}"
@@ -952,6 +1461,206 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn simd_copies_give_the_same_bits() {
+        // The AVX2 and AVX-512 copies run the same operations per lane; on
+        // a processor without AVX-512 both runs take the AVX2 copy.
+        let (batch, _) = mixed(5_000, 5);
+        let cols = batch.columns(0, batch.len());
+        let run = |simd: Simd, greeks: bool| {
+            let mut out = GreeksBatch::default();
+            out.resize(batch.len());
+            let mut b = OutBlock {
+                value: &mut out.value,
+                delta: &mut out.delta,
+                gamma: &mut out.gamma,
+                vega: &mut out.vega,
+                theta: &mut out.theta,
+                rho: &mut out.rho,
+            };
+            if greeks {
+                block_with::<true>(&cols, &mut b, simd);
+            } else {
+                block_with::<false>(&cols, &mut b, simd);
+            }
+            out
+        };
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for greeks in [true, false] {
+            let (a, b) = (run(Simd::Avx2, greeks), run(Simd::Avx512, greeks));
+            assert_eq!(bits(&a.value), bits(&b.value));
+            if greeks {
+                for (x, y) in [
+                    (&a.delta, &b.delta),
+                    (&a.gamma, &b.gamma),
+                    (&a.vega, &b.vega),
+                    (&a.theta, &b.theta),
+                    (&a.rho, &b.rho),
+                ] {
+                    assert_eq!(bits(x), bits(y));
+                }
+            }
+        }
+        let (option, market) = scenario_case(3_001, 9, Rates::PerScenario);
+        let m = market.view();
+        let run = |simd| {
+            let mut out = vec![0.0; m.spot.len()];
+            scenario_values_on(&option, &m, &mut out, simd).unwrap();
+            out
+        };
+        assert_eq!(bits(&run(Simd::Avx2)), bits(&run(Simd::Avx512)));
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Rates {
+        Fixed,
+        PerScenario,
+    }
+
+    /// Owned columns of a [`ScenarioMarket`].
+    struct Columns2 {
+        spot: Vec<f64>,
+        inverse_spot: Vec<f64>,
+        log_spot: Vec<f64>,
+        vol: Vec<f64>,
+        rate: Vec<f64>,
+        carry_yield: Vec<f64>,
+        fixed: Option<(f64, f64)>,
+    }
+
+    impl Columns2 {
+        fn view(&self) -> ScenarioMarket<'_> {
+            ScenarioMarket {
+                spot: &self.spot,
+                inverse_spot: &self.inverse_spot,
+                log_spot: &self.log_spot,
+                vol: &self.vol,
+                rates: match self.fixed {
+                    Some((rate, carry_yield)) => ScenarioRates::Fixed { rate, carry_yield },
+                    None => ScenarioRates::PerScenario {
+                        rate: &self.rate,
+                        carry_yield: &self.carry_yield,
+                    },
+                },
+            }
+        }
+    }
+
+    /// One random option (strike within +-150% log of the reference spot,
+    /// 1 ms to 3 years) and `n` scenarios of spot (+-80% log), vol and,
+    /// per scenario or fixed, rate and carry yield.
+    fn scenario_case(n: usize, seed: u64, rates: Rates) -> (ScenarioOption, Columns2) {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+        let reference_spot = 100.0;
+        let option = ScenarioOption {
+            kind: if rng.random::<bool>() {
+                OptionKind::Call
+            } else {
+                OptionKind::Put
+            },
+            strike: reference_spot * rng.random_range(-1.5..1.5f64).exp(),
+            years: [0.0001, 0.01, 0.3, 3.0][rng.random_range(0..4)],
+            reference_spot,
+        };
+        let spot: Vec<f64> = (0..n)
+            .map(|_| reference_spot * rng.random_range(-0.8..0.8f64).exp())
+            .collect();
+        let fixed = (rates == Rates::Fixed)
+            .then(|| (rng.random_range(-0.02..0.1), rng.random_range(-0.05..0.1)));
+        let columns = Columns2 {
+            inverse_spot: spot.iter().map(|s| 1.0 / s).collect(),
+            log_spot: spot.iter().map(|s| (s / reference_spot).ln()).collect(),
+            vol: (0..n).map(|_| rng.random_range(0.01..2.0)).collect(),
+            rate: (0..n).map(|_| rng.random_range(-0.02..0.1)).collect(),
+            carry_yield: (0..n).map(|_| rng.random_range(-0.05..0.1)).collect(),
+            fixed,
+            spot,
+        };
+        (option, columns)
+    }
+
+    #[test]
+    fn scenario_values_agree_with_scalar_kernel() {
+        let mut worst: f64 = 0.0;
+        for seed in 0..40 {
+            for rates in [Rates::Fixed, Rates::PerScenario] {
+                let (option, columns) = scenario_case(300, seed, rates);
+                let m = columns.view();
+                let mut out = vec![0.0; columns.spot.len()];
+                scenario_values(&option, &m, &mut out).unwrap();
+                for (i, &got) in out.iter().enumerate() {
+                    let (rate, carry_yield) = columns
+                        .fixed
+                        .unwrap_or((columns.rate[i], columns.carry_yield[i]));
+                    let inputs = BsInputs::new(
+                        option.kind,
+                        OptionModel::BlackScholesMerton,
+                        columns.spot[i],
+                        option.strike,
+                        option.years,
+                        columns.vol[i],
+                        rate,
+                        carry_yield,
+                    )
+                    .unwrap();
+                    let want = black_scholes(&inputs).value;
+                    // As in `batch_agrees_with_scalar_kernel`.
+                    let sd = inputs.vol() * inputs.years().sqrt();
+                    let d = ((inputs.underlying() / inputs.strike()).ln()
+                        + inputs.cost_of_carry() * inputs.years())
+                        / sd;
+                    if want > 1e-250 {
+                        let rel = (got - want).abs() / want;
+                        worst = worst.max(rel / (1.0 + d * d));
+                    } else {
+                        assert!(got.abs() <= 1e-250, "{i}: {got} vs {want}");
+                    }
+                }
+            }
+        }
+        println!("scenario kernel: worst relative value error per (1 + d^2) {worst:e}");
+        assert!(worst <= VALUE_REL_TOL, "worst value error {worst:e}");
+    }
+
+    #[test]
+    fn scenario_values_unmoved_scenario_has_the_reference_bits() {
+        for rates in [Rates::Fixed, Rates::PerScenario] {
+            let (option, mut columns) = scenario_case(200, 21, rates);
+            // Scenario 7 is the reference spot itself.
+            columns.spot[7] = option.reference_spot;
+            columns.inverse_spot[7] = 1.0 / option.reference_spot;
+            columns.log_spot[7] = 0.0;
+            let mut all = vec![0.0; 200];
+            scenario_values(&option, &columns.view(), &mut all).unwrap();
+            let one = Columns2 {
+                spot: vec![columns.spot[7]],
+                inverse_spot: vec![columns.inverse_spot[7]],
+                log_spot: vec![0.0],
+                vol: vec![columns.vol[7]],
+                rate: vec![columns.rate[7]],
+                carry_yield: vec![columns.carry_yield[7]],
+                fixed: columns.fixed,
+            };
+            let mut v = [0.0];
+            scenario_values(&option, &one.view(), &mut v).unwrap();
+            assert_eq!(v[0].to_bits(), all[7].to_bits());
+        }
+    }
+
+    #[test]
+    fn scenario_values_reject_short_columns() {
+        let (option, columns) = scenario_case(10, 1, Rates::PerScenario);
+        let mut out = vec![0.0; 11];
+        assert!(matches!(
+            scenario_values(&option, &columns.view(), &mut out),
+            Err(Error::LengthMismatch {
+                expected: 11,
+                got: 10,
+                ..
+            })
+        ));
     }
 
     #[test]

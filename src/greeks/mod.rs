@@ -10,6 +10,7 @@ mod bump;
 
 pub use aggregate::{PortfolioGreeks, UnderlyingGreeks, portfolio_greeks};
 pub use batch::{GreeksBatch, OptionBatch};
+pub(crate) use batch::{ScenarioMarket, ScenarioOption, ScenarioRates, scenario_values};
 pub use bump::bump_greeks;
 
 use crate::units::{BASIS_POINT, DayBasis, VOL_POINT};
