@@ -205,6 +205,12 @@ pub enum Error {
     /// A collateral asset id is not in the collateral policy.
     #[error("unknown collateral asset {0}")]
     UnknownAsset(AssetId),
+    /// A grid account (or cached account state) was resolved against an
+    /// engine with another instrument listing: its instrument indices would
+    /// point at other instruments. Resolve it again with
+    /// [`crate::GridMarginEngine::account`].
+    #[error("grid account was resolved against another instrument listing; resolve it again")]
+    ListingMismatch,
 }
 
 /// Checks that `value` is finite; names `what` in the error.

@@ -771,3 +771,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_account_from_another_listing_is_refused_not_misread() {
+    let set = instruments();
+    let engine = GridMarginEngine::new(&set, &market(), GridPolicy::deribit_style()).unwrap();
+    let mut small = InstrumentSet::new();
+    small
+        .insert(
+            InstrumentId::new("ETH-PERP").unwrap(),
+            set.get(&InstrumentId::new("ETH-PERP").unwrap())
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+    let other = GridMarginEngine::new(&small, &market(), GridPolicy::deribit_style()).unwrap();
+    // Resolved on the big listing, its indices run past the small one's.
+    let account = engine
+        .account_from_positions(&book(&[("BTC-PERP", 1.0), ("ETH-PERP", 2.0)]))
+        .unwrap();
+    assert_eq!(other.requirement(&account), Err(Error::ListingMismatch));
+    assert_eq!(other.margin(&account).unwrap_err(), Error::ListingMismatch);
+    assert!(matches!(other.state(&account), Err(Error::ListingMismatch)));
+    assert!(other.scenario_losses(&account).is_err());
+    assert!(other.margin_batch(std::slice::from_ref(&account))[0].is_err());
+    let state = engine.state(&account).unwrap();
+    let order = Order {
+        instrument: other
+            .instrument_index(&InstrumentId::new("ETH-PERP").unwrap())
+            .unwrap(),
+        quantity: 1.0,
+    };
+    assert_eq!(other.what_if(&state, order), Err(Error::ListingMismatch));
+    // A new engine on the same listing (next tick) accepts it.
+    let next = GridMarginEngine::new(&set, &market(), GridPolicy::cme_span_16(0.1, 0.05).unwrap())
+        .unwrap();
+    assert!(next.requirement(&account).is_ok());
+}

@@ -105,6 +105,8 @@ pub struct GridMarginEngine {
     listed: Vec<Listed>,
     index: HashMap<InstrumentId, u32>,
     offsets: ResolvedOffsets,
+    /// Identifies the instrument listing (ids in order); accounts carry it.
+    listing: u64,
 }
 
 /// An account's positions resolved against one engine: instrument indices,
@@ -114,6 +116,8 @@ pub struct GridMarginEngine {
 pub struct GridAccount {
     slots: Vec<Slot>,
     groups: Vec<Group>,
+    /// The listing fingerprint of the engine that resolved it.
+    listing: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -379,10 +383,21 @@ impl GridMarginEngine {
                 long_minimum: l.long_minimum,
             })
             .collect();
+        let listing = {
+            use std::hash::{Hash, Hasher};
+            // Fixed keys: the same fingerprint on every run.
+            let mut h = std::hash::DefaultHasher::new();
+            for l in &listed {
+                l.id.hash(&mut h);
+                l.underlying.hash(&mut h);
+            }
+            h.finish()
+        };
         let offsets = policy
             .offsets
             .resolve(|id| underlyings.binary_search_by(|u| u.id.cmp(id)).ok());
         Ok(GridMarginEngine {
+            listing,
             offsets,
             policy,
             as_of: market.as_of(),
@@ -494,6 +509,17 @@ impl GridMarginEngine {
         GridAccount {
             slots: merged,
             groups,
+            listing: self.listing,
+        }
+    }
+
+    /// Refuses an account resolved against an engine with another listing
+    /// (its instrument indices would point at other instruments).
+    fn check_listing(&self, account: &GridAccount) -> Result<()> {
+        if account.listing == self.listing {
+            Ok(())
+        } else {
+            Err(Error::ListingMismatch)
         }
     }
 
@@ -521,6 +547,7 @@ impl GridMarginEngine {
         acc: &mut [f64],
         totals: &mut Vec<Totals>,
     ) -> Result<MarginRequirement> {
+        self.check_listing(account)?;
         let mut stack = [Totals::ZERO; 8];
         let n = account.groups.len();
         let buf: &mut [Totals] = if n <= stack.len() {
@@ -643,6 +670,7 @@ impl GridMarginEngine {
     /// # Errors
     /// As [`GridMarginEngine::requirement`].
     pub fn margin(&self, account: &GridAccount) -> Result<GridMargin> {
+        self.check_listing(account)?;
         let mut acc = vec![0.0; self.stride];
         let mut totals = Vec::with_capacity(account.groups.len());
         for g in &account.groups {
@@ -718,9 +746,14 @@ impl GridMarginEngine {
 
     /// Each of the account's underlyings with its weighted loss per scenario
     /// (quote currency), e.g. for a heat map of the grid.
-    pub fn scenario_losses(&self, account: &GridAccount) -> Vec<(UnderlyingId, Vec<f64>)> {
+    ///
+    /// # Errors
+    /// [`Error::ListingMismatch`] for an account resolved by an engine with
+    /// another instrument listing.
+    pub fn scenario_losses(&self, account: &GridAccount) -> Result<Vec<(UnderlyingId, Vec<f64>)>> {
+        self.check_listing(account)?;
         let mut acc = vec![0.0; self.stride];
-        account
+        Ok(account
             .groups
             .iter()
             .map(|g| {
@@ -735,7 +768,7 @@ impl GridMarginEngine {
                     acc[..self.scenarios].to_vec(),
                 )
             })
-            .collect()
+            .collect::<Vec<_>>())
     }
 
     /// Margins many accounts against this snapshot, in parallel over
@@ -768,6 +801,7 @@ impl GridMarginEngine {
     /// # Errors
     /// As [`GridMarginEngine::requirement`].
     pub fn state(&self, account: &GridAccount) -> Result<AccountState> {
+        self.check_listing(account)?;
         let mut losses = vec![0.0; self.stride * account.groups.len()];
         let mut totals = Vec::with_capacity(account.groups.len());
         for (g, acc) in account
@@ -799,6 +833,7 @@ impl GridMarginEngine {
     /// [`MAX_ABS_QUANTITY`] or an index not from this engine;
     /// [`Error::NonFiniteResult`] on overflow.
     pub fn what_if(&self, state: &AccountState, order: Order) -> Result<MarginRequirement> {
+        self.check_listing(&state.account)?;
         let k = order.instrument.0 as usize;
         let l = self.listed.get(k).ok_or(Error::InvalidInput {
             what: "order instrument index",
