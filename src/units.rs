@@ -373,6 +373,13 @@ impl Confidence {
         }
     }
 
+    /// A level the crate knows lies in (0, 1) (its documented defaults);
+    /// user input goes through [`Confidence::new`].
+    pub(crate) const fn from_constant(level: f64) -> Self {
+        debug_assert!(level > 0.0 && level < 1.0);
+        Confidence(level)
+    }
+
     /// The level, e.g. `0.99`.
     pub const fn level(self) -> f64 {
         self.0

@@ -33,12 +33,6 @@ pub struct InstrumentIndex(u32);
 struct Listed {
     id: InstrumentId,
     underlying: u32,
-    /// Net delta notional per contract, quote currency (`delta x spot x multiplier`).
-    delta_notional: f64,
-    /// Option minimum per short contract, quote currency (0 for non-options).
-    short_minimum: f64,
-    /// Option minimum per long contract (capped at premium), quote currency.
-    long_minimum: f64,
     /// Notional per contract (`spot x multiplier`), quote currency.
     notional: f64,
 }
@@ -46,8 +40,11 @@ struct Listed {
 /// The per-contract numbers the margin kernel reads, packed.
 #[derive(Debug, Clone, Copy)]
 struct RowMeta {
+    /// Net delta notional per contract, quote currency (`delta x spot x multiplier`).
     delta_notional: f64,
+    /// Option minimum per short contract, quote currency (0 for non-options).
     short_minimum: f64,
+    /// Option minimum per long contract (capped at premium), quote currency.
     long_minimum: f64,
 }
 
@@ -320,6 +317,7 @@ impl GridMarginEngine {
         let stride = scenarios.div_ceil(block) * block;
         let mut rows = vec![0.0; stride * instruments.len()];
         let mut listed = Vec::with_capacity(instruments.len());
+        let mut meta = Vec::with_capacity(instruments.len());
         let mut index = HashMap::with_capacity(instruments.len());
         let minimum = policy.option_minimum;
         for (k, (item, array)) in instruments.iter().zip(arrays.arrays()).enumerate() {
@@ -368,21 +366,15 @@ impl GridMarginEngine {
             listed.push(Listed {
                 id: item.id.clone(),
                 underlying: underlying as u32,
+                notional,
+            });
+            meta.push(RowMeta {
                 delta_notional,
                 short_minimum,
                 long_minimum,
-                notional,
             });
             index.insert(item.id.clone(), k as u32);
         }
-        let meta = listed
-            .iter()
-            .map(|l| RowMeta {
-                delta_notional: l.delta_notional,
-                short_minimum: l.short_minimum,
-                long_minimum: l.long_minimum,
-            })
-            .collect();
         let listing = {
             use std::hash::{Hash, Hasher};
             // Fixed keys: the same fingerprint on every run.
@@ -603,7 +595,10 @@ impl GridMarginEngine {
 
     fn concentration(&self, t: &Totals) -> f64 {
         match self.underlyings[t.underlying as usize].depth {
-            Some(depth) => self.policy.concentration.add_on(t.delta.abs(), depth),
+            Some(depth) => self
+                .policy
+                .concentration
+                .add_on_unchecked(t.delta.abs(), depth),
             None => 0.0,
         }
     }
@@ -870,7 +865,7 @@ impl GridMarginEngine {
                         underlying: l.underlying,
                         scan,
                         worst,
-                        delta: old.delta + q * l.delta_notional,
+                        delta: old.delta + q * m.delta_notional,
                         minimum,
                     },
                 ))
@@ -901,7 +896,7 @@ impl GridMarginEngine {
                     underlying: l.underlying,
                     scan,
                     worst,
-                    delta: q * l.delta_notional,
+                    delta: q * m.delta_notional,
                     minimum: slot_minimum(m, q),
                 };
             }
@@ -969,20 +964,21 @@ fn max_of(acc: &[f64]) -> f64 {
 
 /// Index and value of the largest entry, floored at 0 (first on ties).
 fn worst_of(acc: &[f64]) -> (usize, f64) {
-    let mut best = (0, 0.0);
-    for (i, &x) in acc.iter().enumerate() {
-        if x > best.1 {
-            best = (i, x);
-        }
-    }
-    best
+    worst_in(acc.iter().copied())
 }
 
 /// As [`worst_of`] of `acc + q x row` (`acc` empty: zeros).
 fn worst_of_sum(acc: &[f64], row: &[f64], q: f64) -> (usize, f64) {
+    worst_in(
+        row.iter()
+            .enumerate()
+            .map(|(i, &r)| acc.get(i).copied().unwrap_or(0.0) + q * r),
+    )
+}
+
+fn worst_in(values: impl Iterator<Item = f64>) -> (usize, f64) {
     let mut best = (0, 0.0);
-    for (i, &r) in row.iter().enumerate() {
-        let x = acc.get(i).copied().unwrap_or(0.0) + q * r;
+    for (i, x) in values.enumerate() {
         if x > best.1 {
             best = (i, x);
         }

@@ -231,6 +231,10 @@ impl Concentration {
     /// The add-on for an absolute net delta notional `exposure` against
     /// market depth `depth` (both quote currency).
     ///
+    /// # Errors
+    /// [`Error::InvalidInput`] unless `exposure` is finite and `>= 0` and
+    /// `depth` finite and `> 0`.
+    ///
     /// ```
     /// use portfolio_margin::{Concentration, ConcentrationTier};
     /// let c = Concentration {
@@ -239,10 +243,21 @@ impl Concentration {
     ///     tiers: vec![ConcentrationTier { above: 1.0, rate: 0.02 }, ConcentrationTier { above: 3.0, rate: 0.05 }],
     /// };
     /// // 5M against a 1M depth: 2% of 2M (1M..3M) + 5% of 2M (3M..5M).
-    /// assert!((c.add_on(5e6, 1e6) - (0.02 * 2e6 + 0.05 * 2e6)).abs() < 1e-6);
-    /// assert_eq!(c.add_on(0.5e6, 1e6), 0.0);
+    /// assert!((c.add_on(5e6, 1e6)? - (0.02 * 2e6 + 0.05 * 2e6)).abs() < 1e-6);
+    /// assert_eq!(c.add_on(0.5e6, 1e6)?, 0.0);
+    /// assert!(c.add_on(f64::INFINITY, 1e6).is_err());
+    /// # Ok::<(), portfolio_margin::Error>(())
     /// ```
-    pub fn add_on(&self, exposure: f64, depth: f64) -> f64 {
+    pub fn add_on(&self, exposure: f64, depth: f64) -> Result<f64> {
+        non_negative("concentration exposure", exposure)?;
+        positive_field("concentration market depth", depth)?;
+        Ok(self.add_on_unchecked(exposure, depth))
+    }
+
+    /// [`Concentration::add_on`] on inputs the engine has already checked
+    /// (a non-finite exposure yields a non-finite add-on, which the
+    /// engine's total check reports).
+    pub(crate) fn add_on_unchecked(&self, exposure: f64, depth: f64) -> f64 {
         let mut total = 0.0;
         for (k, tier) in self.tiers.iter().enumerate() {
             let lo = tier.above * depth;

@@ -448,11 +448,8 @@ impl Default for EsMarginPolicy {
 }
 
 fn default_confidence() -> Confidence {
-    match Confidence::new(DEFAULT_CONFIDENCE) {
-        Ok(c) => c,
-        // 0.99 lies in (0, 1); covered by a unit test.
-        Err(_) => unreachable!("the default confidence 0.99 is valid"),
-    }
+    // 0.99 lies in (0, 1); a unit test checks it against Confidence::new.
+    Confidence::from_constant(DEFAULT_CONFIDENCE)
 }
 
 impl EsMarginPolicy {
@@ -1088,38 +1085,9 @@ pub fn portfolio_es_margin(
 
 /// Validates position rows and adds them in position order.
 fn sum_positions(rows: &[&[f64]]) -> Result<Vec<f64>> {
-    let Some(first) = rows.first() else {
-        return Err(Error::TooFew {
-            what: "positions",
-            min: 1,
-            got: 0,
-        });
-    };
-    let n = first.len();
-    if n == 0 {
-        return Err(Error::TooFew {
-            what: "P&L scenarios",
-            min: 1,
-            got: 0,
-        });
-    }
+    let n = crate::measure::check_position_pnl(rows)?;
     let mut book = vec![0.0; n];
-    for (i, row) in rows.iter().enumerate() {
-        if row.len() != n {
-            return Err(Error::LengthMismatch {
-                what: "position P&L scenarios",
-                expected: n,
-                got: row.len(),
-            });
-        }
-        if let Some(s) = row.iter().position(|v| !v.is_finite()) {
-            return Err(Error::InvalidElement {
-                what: "position P&L (index = position * scenarios + scenario)",
-                index: i * n + s,
-                rule: "finite",
-                value: row[s],
-            });
-        }
+    for row in rows {
         for (b, &x) in book.iter_mut().zip(row.iter()) {
             *b += x;
         }

@@ -141,21 +141,7 @@ pub fn attribute_risk_per_unit(
     quantities: &[f64],
     confidence: Confidence,
 ) -> Result<RiskAttribution> {
-    let Some(first) = unit_pnl.first() else {
-        return Err(Error::TooFew {
-            what: "positions",
-            min: 1,
-            got: 0,
-        });
-    };
-    let n = first.len();
-    if n == 0 {
-        return Err(Error::TooFew {
-            what: "P&L scenarios",
-            min: 1,
-            got: 0,
-        });
-    }
+    let n = check_position_pnl(unit_pnl)?;
     if quantities.len() != unit_pnl.len() {
         return Err(Error::LengthMismatch {
             what: "quantities (one per position)",
@@ -164,23 +150,6 @@ pub fn attribute_risk_per_unit(
         });
     }
     check_finite_elements("quantities", quantities)?;
-    for (i, row) in unit_pnl.iter().enumerate() {
-        if row.len() != n {
-            return Err(Error::LengthMismatch {
-                what: "position P&L scenarios",
-                expected: n,
-                got: row.len(),
-            });
-        }
-        if let Some(s) = row.iter().position(|v| !v.is_finite()) {
-            return Err(Error::InvalidElement {
-                what: "position P&L (index = position * scenarios + scenario)",
-                index: i * n + s,
-                rule: "finite",
-                value: row[s],
-            });
-        }
-    }
 
     // Book P&L, added in position order.
     let mut book = vec![0.0; n];
@@ -262,6 +231,45 @@ fn tail_measures(pnl: &[f64], tail: &[usize]) -> Result<RiskMeasures> {
         value_at_risk,
         expected_shortfall,
     })
+}
+
+/// Checks per-position P&L rows: at least one position and one scenario,
+/// every row the same length, every entry finite. Returns the number of
+/// scenarios.
+pub(crate) fn check_position_pnl(rows: &[&[f64]]) -> Result<usize> {
+    let Some(first) = rows.first() else {
+        return Err(Error::TooFew {
+            what: "positions",
+            min: 1,
+            got: 0,
+        });
+    };
+    let n = first.len();
+    if n == 0 {
+        return Err(Error::TooFew {
+            what: "P&L scenarios",
+            min: 1,
+            got: 0,
+        });
+    }
+    for (i, row) in rows.iter().enumerate() {
+        if row.len() != n {
+            return Err(Error::LengthMismatch {
+                what: "position P&L scenarios",
+                expected: n,
+                got: row.len(),
+            });
+        }
+        if let Some(s) = row.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidElement {
+                what: "position P&L (index = position * scenarios + scenario)",
+                index: i * n + s,
+                rule: "finite",
+                value: row[s],
+            });
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(test)]

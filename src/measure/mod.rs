@@ -13,6 +13,7 @@ mod es;
 mod parametric;
 mod var;
 
+pub(crate) use attribution::check_position_pnl;
 pub use attribution::{PositionRisk, RiskAttribution, attribute_risk, attribute_risk_per_unit};
 pub use backtest::{
     BASEL_RED_PROBABILITY, BASEL_YELLOW_PROBABILITY, BacktestSummary, ChristoffersenTest,
