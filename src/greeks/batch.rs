@@ -845,11 +845,7 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
     }
     for i in 0..n {
         let phi = if code[i] > 0.0 { 1.0 } else { -1.0 };
-        cdf1[i] = norm_cdf_given_exp::<FMA>(phi * d1[i], e1[i]);
-    }
-    for i in 0..n {
-        let phi = if code[i] > 0.0 { 1.0 } else { -1.0 };
-        cdf2[i] = norm_cdf_given_exp::<FMA>(phi * d2[i], e2[i]);
+        (cdf1[i], cdf2[i]) = norm_cdf_pair_given_exp::<FMA>(phi * d1[i], e1[i], phi * d2[i], e2[i]);
     }
     let mut flagged = false;
     for i in 0..n {
@@ -1244,10 +1240,8 @@ impl ScenarioKernel<'_, '_> {
             e2[i] = if d1_nearer { e_far } else { e_near };
         }
         for i in 0..n {
-            cdf1[i] = norm_cdf_given_exp::<FMA>(phi * d1[i], e1[i]);
-        }
-        for i in 0..n {
-            cdf2[i] = norm_cdf_given_exp::<FMA>(phi * d2[i], e2[i]);
+            (cdf1[i], cdf2[i]) =
+                norm_cdf_pair_given_exp::<FMA>(phi * d1[i], e1[i], phi * d2[i], e2[i]);
         }
         let out = &mut self.out[..n];
         let mut flagged = false;
@@ -1295,15 +1289,24 @@ fn exp_neg_half_square<const FMA: bool>(x: f64) -> f64 {
     e - e * (0.5 * lo)
 }
 
-/// `Phi(x)` given `e = exp(-x^2/2)`, without branches:
-/// `Phi(-|x|) = e P(|x|) / Q(|x|)` by one rational on the whole line
-/// ([`crate::math::normal::norm_tail_scaled_parts`]), and
-/// `Phi(|x|) = 1 - Phi(-|x|)`.
+/// `Phi(x1)` and `Phi(x2)` given `e1 = exp(-x1^2/2)` and `e2 = exp(-x2^2/2)`,
+/// without branches: `Phi(-|x|) = e P(|x|) / Q(|x|)` by one rational on the
+/// whole line ([`crate::math::normal::norm_tail_scaled_parts`]), and
+/// `Phi(|x|) = 1 - Phi(-|x|)`. One division, `1/(Q(|x1|) Q(|x2|))`, gives
+/// both quotients (two roundings more than two divisions; the kernels need
+/// the CDF at `d1` and `d2` together).
 #[inline(always)]
-fn norm_cdf_given_exp<const FMA: bool>(x: f64, e: f64) -> f64 {
-    let (p, q) = crate::math::normal::norm_tail_scaled_parts::<FMA>(x.abs());
-    let lower = e * (p / q);
-    if x > 0.0 { 1.0 - lower } else { lower }
+fn norm_cdf_pair_given_exp<const FMA: bool>(x1: f64, e1: f64, x2: f64, e2: f64) -> (f64, f64) {
+    use crate::math::normal::norm_tail_scaled_parts;
+    let (p1, q1) = norm_tail_scaled_parts::<FMA>(x1.abs());
+    let (p2, q2) = norm_tail_scaled_parts::<FMA>(x2.abs());
+    let r = 1.0 / (q1 * q2);
+    let lower1 = e1 * (p1 * q2 * r);
+    let lower2 = e2 * (p2 * q1 * r);
+    (
+        if x1 > 0.0 { 1.0 - lower1 } else { lower1 },
+        if x2 > 0.0 { 1.0 - lower2 } else { lower2 },
+    )
 }
 
 #[cfg(test)]
@@ -1669,14 +1672,34 @@ mod tests {
         let n = 100_000;
         for i in 0..=n {
             let x = -38.0 + 47.0 * f64::from(i) / f64::from(n);
-            let got = norm_cdf_given_exp::<false>(x, exp_neg_half_square::<false>(x));
-            let fused = norm_cdf_given_exp::<true>(x, exp_neg_half_square::<true>(x));
-            if got > 1e-300 {
-                assert!((fused / got - 1.0).abs() < 1e-14, "{x}");
-            }
-            let want = norm_cdf(x);
-            if want > 1e-300 {
-                worst = worst.max((got / want - 1.0).abs());
+            // The kernels evaluate the CDF in pairs (d1 and d2) sharing one
+            // division; pair each point with another part of the line.
+            let y = 9.0 - 47.0 * f64::from(i) / f64::from(n);
+            let pair = |fused: bool| {
+                if fused {
+                    let (ex, ey) = (
+                        exp_neg_half_square::<true>(x),
+                        exp_neg_half_square::<true>(y),
+                    );
+                    norm_cdf_pair_given_exp::<true>(x, ex, y, ey)
+                } else {
+                    let (ex, ey) = (
+                        exp_neg_half_square::<false>(x),
+                        exp_neg_half_square::<false>(y),
+                    );
+                    norm_cdf_pair_given_exp::<false>(x, ex, y, ey)
+                }
+            };
+            let (got, got_y) = pair(false);
+            let (fused, fused_y) = pair(true);
+            for (p, a, b) in [(x, got, fused), (y, got_y, fused_y)] {
+                if a > 1e-300 {
+                    assert!((b / a - 1.0).abs() < 1e-14, "{p}");
+                }
+                let want = norm_cdf(p);
+                if want > 1e-300 {
+                    worst = worst.max((a / want - 1.0).abs());
+                }
             }
         }
         assert!(worst < 1e-14, "worst relative error {worst:e}");
