@@ -631,19 +631,18 @@ fn revalue_inner(
         });
     }
     let (native, quote) = out.split_at_mut(n);
-    let base_value;
-    match method {
+    // Values (full) or P&L (sensitivity) per unit, then one pass to P&L per
+    // contract, the quote-currency P&L and the finiteness check.
+    let (base_value, offset) = match method {
         Revaluation::Full => {
-            base_value = match instrument {
+            let base_value = match instrument {
                 Instrument::Option(o) => full_option(o, market, shocks, horizon_as_of, native)?,
                 _ => full_delta_one(instrument, market, shocks, horizon_as_of, native)?,
             };
-            for v in native.iter_mut() {
-                *v = multiplier * (*v - base_value);
-            }
+            (base_value, base_value)
         }
         Revaluation::Sensitivity => {
-            base_value = sensitivity(
+            let base_value = sensitivity(
                 instrument,
                 market,
                 shocks,
@@ -651,17 +650,26 @@ fn revalue_inner(
                 scenarios.horizon().years(),
                 native,
             )?;
-            for v in native.iter_mut() {
-                *v *= multiplier;
-            }
+            (base_value, 0.0)
         }
-    }
-    check_scenarios_finite(native)?;
-    if settlement == Settlement::Inverse {
+    };
+    let finite = match settlement {
+        Settlement::Linear => native.iter_mut().fold(true, |ok, v| {
+            *v = multiplier * (*v - offset);
+            ok & v.is_finite()
+        }),
         // Valued at each scenario's shocked spot.
-        for (q, (w, s)) in quote.iter_mut().zip(native.iter().zip(&shocks.spot)) {
-            *q = w * s;
-        }
+        Settlement::Inverse => native
+            .iter_mut()
+            .zip(quote.iter_mut().zip(&shocks.spot))
+            .fold(true, |ok, (v, (q, s))| {
+                *v = multiplier * (*v - offset);
+                *q = *v * s;
+                ok & v.is_finite() & q.is_finite()
+            }),
+    };
+    if !finite {
+        check_scenarios_finite(native)?;
         check_scenarios_finite(quote)?;
     }
     // Checked on its own: a multiplier can overflow the base value while
