@@ -4,10 +4,18 @@
 //! Inputs are a structure of arrays ([`OptionBatch`]), validated once when
 //! each option is pushed. The kernel is straight-line arithmetic with no
 //! allocation, no calls and no branches per option, so the compiler
-//! vectorises it; on x86-64 a copy compiled for AVX2 is chosen at run time
-//! when the processor has it. The arithmetic is the same in every copy (no
-//! fused multiply-add), so results are bit-identical whatever the SIMD width
-//! and, with the `rayon` feature, whatever the number of threads.
+//! vectorises it; on x86-64 copies compiled for AVX2 with FMA and for
+//! AVX-512 with FMA are chosen at run time when the processor has them.
+//! Those two copies do the same operations per lane (bit-identical
+//! results); the baseline copy, without fused multiply-add, differs in the
+//! last bits. On one machine the same copy always runs, so results are
+//! bit-identical, with the `rayon` feature, whatever the number of threads.
+//!
+//! The normal CDF is one rational in `|d|` on the whole line
+//! ([`crate::math::normal`]'s `norm_tail_scaled_parts`), evaluated at `d1`
+//! and `d2` together with one division. Full revaluation has its own value
+//! kernel for one option under many scenarios (`scenario_values`), which
+//! takes everything that does not depend on the scenario out of the loop.
 //!
 //! Out-of-the-money prices that would lose more than six bits to
 //! cancellation, and the Greeks of those options, are recomputed by the
@@ -765,13 +773,13 @@ impl Scratch {
     }
 }
 
-/// Options handled by one pass of [`staged_kernel`]: its intermediate
-/// columns (12 x 8 bytes x `LANES`) stay in the L1 cache.
+/// Options handled by one pass of [`staged_kernel`]: its columns (24 of
+/// them, 8 bytes x `LANES` each) stay in the L1 cache.
 const LANES: usize = 128;
 
 /// The kernel on up to [`LANES`] options, as a sequence of short loops
-/// (logarithm, discount factors, Gaussian exponential, the two normal CDFs,
-/// then the Greeks). Each loop body is short, so the processor overlaps many
+/// (logarithm, discount factors, Gaussian exponential, the normal CDF at
+/// `d1` and `d2`, then the Greeks). Each loop body is short, so the processor overlaps many
 /// iterations; one long body would be bound by the latency of its
 /// polynomial chains. Writes `[delta, gamma, vega, theta, rho]` into
 /// `greeks` when `GREEKS`. The value is NaN where the scalar kernel must
