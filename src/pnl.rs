@@ -103,6 +103,9 @@ pub enum Revaluation {
 /// same numbers as `native` for linear ones (stored once).
 /// Positive = gain for a long contract.
 ///
+/// The arrays of one [`RiskArrays`] share one allocation (cloning an array
+/// is cheap, and keeps that allocation alive).
+///
 /// ```
 /// use portfolio_margin::*;
 /// let btc = UnderlyingId::new("BTC")?;
