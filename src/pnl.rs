@@ -36,6 +36,7 @@ use crate::scenario::{ScenarioSet, ShockKind};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// How instruments are revalued under a scenario.
 ///
@@ -102,6 +103,9 @@ pub enum Revaluation {
 /// same numbers as `native` for linear ones (stored once).
 /// Positive = gain for a long contract.
 ///
+/// The arrays of one [`RiskArrays`] share one allocation (cloning an array
+/// is cheap, and keeps that allocation alive).
+///
 /// ```
 /// use portfolio_margin::*;
 /// let btc = UnderlyingId::new("BTC")?;
@@ -123,15 +127,58 @@ pub enum Revaluation {
 /// assert_eq!(array.quote()[1], 0.0);
 /// # Ok::<(), portfolio_margin::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(Serialize))]
+#[derive(Clone)]
 pub struct RiskArray {
     id: InstrumentId,
     settlement: Settlement,
     base_value: f64,
-    native: Vec<f64>,
-    /// Quote-currency P&L; `None` for linear contracts (equal to `native`).
-    quote: Option<Vec<f64>>,
+    /// P&L storage, shared by every array of one [`RiskArrays`] (one
+    /// allocation per computation rather than one or two per instrument):
+    /// `native` at `start..start + len`, then, for inverse contracts, the
+    /// quote-currency P&L (`None`: linear, equal to `native`).
+    storage: Arc<Vec<f64>>,
+    start: usize,
+    len: usize,
+    quote_start: Option<usize>,
+}
+
+impl PartialEq for RiskArray {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.settlement == other.settlement
+            && self.base_value == other.base_value
+            && self.native() == other.native()
+            && self.quote_only() == other.quote_only()
+    }
+}
+
+impl std::fmt::Debug for RiskArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RiskArray")
+            .field("id", &self.id)
+            .field("settlement", &self.settlement)
+            .field("base_value", &self.base_value)
+            .field("native", &self.native())
+            .field("quote", &self.quote_only())
+            .finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl Serialize for RiskArray {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut state = serializer.serialize_struct("RiskArray", 5)?;
+        state.serialize_field("id", &self.id)?;
+        state.serialize_field("settlement", &self.settlement)?;
+        state.serialize_field("base_value", &self.base_value)?;
+        state.serialize_field("native", self.native())?;
+        state.serialize_field("quote", &self.quote_only())?;
+        state.end()
+    }
 }
 
 impl RiskArray {
@@ -150,19 +197,26 @@ impl RiskArray {
     }
     /// P&L per contract in the settlement currency, one entry per scenario.
     pub fn native(&self) -> &[f64] {
-        &self.native
+        self.storage
+            .get(self.start..self.start + self.len)
+            .unwrap_or(&[])
     }
     /// P&L per contract in the quote currency, one entry per scenario.
     pub fn quote(&self) -> &[f64] {
-        self.quote.as_deref().unwrap_or(&self.native)
+        self.quote_only().unwrap_or_else(|| self.native())
     }
     /// Number of scenarios.
     pub fn len(&self) -> usize {
-        self.native.len()
+        self.len
     }
     /// `false` for arrays built by this module (a set has a scenario).
     pub fn is_empty(&self) -> bool {
-        self.native.is_empty()
+        self.len == 0
+    }
+    /// The quote-currency P&L stored apart from `native` (inverse contracts).
+    fn quote_only(&self) -> Option<&[f64]> {
+        let start = self.quote_start?;
+        self.storage.get(start..start + self.len)
     }
 }
 
@@ -297,34 +351,85 @@ impl RiskArrays {
                 shocked.insert(id, s);
             }
         }
-        let revalue_one = |item: &&ListedInstrument| {
+        // One allocation holds every array: per instrument, the native P&L
+        // and, for inverse contracts, the quote P&L. (Thousands of separate
+        // arrays, all freed together, are given back to the system by the
+        // allocator and faulted in again page by page by the next
+        // computation; one large block is kept.)
+        let n = scenarios.len();
+        let width = |item: &ListedInstrument| match item.instrument.settlement() {
+            Settlement::Linear => n,
+            Settlement::Inverse => 2 * n,
+        };
+        let total = listed.iter().map(|item| width(item)).sum::<usize>();
+        let mut storage = vec![0.0; total];
+        let mut blocks: Vec<&mut [f64]> = Vec::with_capacity(listed.len());
+        let mut rest = storage.as_mut_slice();
+        for item in &listed {
+            let (block, tail) = std::mem::take(&mut rest).split_at_mut(width(item));
+            blocks.push(block);
+            rest = tail;
+        }
+        let revalue_one = |item: &ListedInstrument, block: &mut [f64]| {
+            let own;
             let shocks = match shocked.get(item.instrument.underlying()) {
                 Some(s) => s.as_ref(),
-                None => return revalue(item, market, scenarios, method),
+                None => {
+                    own = market
+                        .underlying(item.instrument.underlying())
+                        .and_then(|m| Shocked::new(scenarios, item.instrument.underlying(), m));
+                    own.as_ref()
+                }
             };
-            revalue_with(item, market, scenarios, shocks, method)
+            revalue_into(item, market, scenarios, shocks, method, block)
         };
         let tracker = progress.map(|p| Tracker::start(p, RISK_ARRAYS_STAGE, listed.len()));
-        let run = |item: &&ListedInstrument| match &tracker {
-            None => revalue_one(item),
+        let run = |(item, block): (&&ListedInstrument, &mut &mut [f64])| match &tracker {
+            None => revalue_one(item, block),
             Some(t) => {
                 t.check()?;
-                let array = revalue_one(item);
+                let array = revalue_one(item, block);
                 t.finish_one();
                 array
             }
         };
         #[cfg(feature = "rayon")]
-        let results: Vec<Result<RiskArray>> = {
+        let results: Vec<Result<(Settlement, f64)>> = {
             use rayon::prelude::*;
-            listed.par_iter().with_max_len(1).map(run).collect()
+            listed
+                .par_iter()
+                .zip(blocks.par_iter_mut())
+                .with_max_len(1)
+                .map(run)
+                .collect()
         };
         #[cfg(not(feature = "rayon"))]
-        let results: Vec<Result<RiskArray>> = listed.iter().map(run).collect();
+        let results: Vec<Result<(Settlement, f64)>> =
+            listed.iter().zip(blocks.iter_mut()).map(run).collect();
+        drop(blocks);
         if let Some(t) = &tracker {
             t.outcome()?;
         }
-        let arrays = results.into_iter().collect::<Result<Vec<RiskArray>>>()?;
+        let results = results.into_iter().collect::<Result<Vec<_>>>()?;
+        let storage = Arc::new(storage);
+        let mut start = 0;
+        let arrays: Vec<RiskArray> = listed
+            .iter()
+            .zip(results)
+            .map(|(item, (settlement, base_value))| {
+                let array = RiskArray {
+                    id: item.id.clone(),
+                    settlement,
+                    base_value,
+                    storage: Arc::clone(&storage),
+                    start,
+                    len: n,
+                    quote_start: (settlement == Settlement::Inverse).then_some(start + n),
+                };
+                start += width(item);
+                array
+            })
+            .collect();
         let index = arrays
             .iter()
             .enumerate()
@@ -393,30 +498,45 @@ pub fn revalue(
     let shocks = market
         .underlying(listed.instrument.underlying())
         .and_then(|m| Shocked::new(scenarios, listed.instrument.underlying(), m));
-    revalue_with(listed, market, scenarios, shocks.as_ref(), method)
+    let n = scenarios.len();
+    let inverse = listed.instrument.settlement() == Settlement::Inverse;
+    let mut storage = vec![0.0; if inverse { 2 * n } else { n }];
+    let (settlement, base_value) = revalue_into(
+        listed,
+        market,
+        scenarios,
+        shocks.as_ref(),
+        method,
+        &mut storage,
+    )?;
+    Ok(RiskArray {
+        id: listed.id.clone(),
+        settlement,
+        base_value,
+        storage: Arc::new(storage),
+        start: 0,
+        len: n,
+        quote_start: inverse.then_some(n),
+    })
 }
 
-fn revalue_with(
+/// One instrument's arrays into `out`: the native P&L, then (inverse
+/// contracts) the quote P&L, each one entry per scenario. Returns the
+/// settlement and the base value per contract.
+fn revalue_into(
     listed: &ListedInstrument,
     market: &MarketSnapshot,
     scenarios: &ScenarioSet,
     shocks: std::result::Result<&Shocked, &Error>,
     method: Revaluation,
-) -> Result<RiskArray> {
+    out: &mut [f64],
+) -> Result<(Settlement, f64)> {
     let wrap = |e: Error| Error::InInstrument {
         id: listed.id.clone(),
         source: Box::new(e),
     };
     let shocks = shocks.map_err(|e| wrap(e.clone()))?;
-    let (settlement, base_value, native, quote) =
-        revalue_inner(&listed.instrument, market, scenarios, shocks, method).map_err(wrap)?;
-    Ok(RiskArray {
-        id: listed.id.clone(),
-        settlement,
-        base_value,
-        native,
-        quote,
-    })
+    revalue_inner(&listed.instrument, market, scenarios, shocks, method, out).map_err(wrap)
 }
 
 /// A book's P&L per scenario in the quote currency:
@@ -485,64 +605,76 @@ fn check_all_finite(what: &'static str, values: &[f64]) -> Result<()> {
     }
 }
 
-/// (settlement, base value per contract, native P&L, quote P&L if inverse).
-type Revalued = (Settlement, f64, Vec<f64>, Option<Vec<f64>>);
-
+/// Writes the native P&L per contract into `out[..n]` and, for inverse
+/// contracts, the quote P&L into `out[n..2n]` (`n` scenarios); returns the
+/// settlement and the base value per contract.
 fn revalue_inner(
     instrument: &Instrument,
     market: &MarketSnapshot,
     scenarios: &ScenarioSet,
     shocks: &Shocked,
     method: Revaluation,
-) -> Result<Revalued> {
+    out: &mut [f64],
+) -> Result<(Settlement, f64)> {
     let horizon_as_of = market.as_of().plus_years(scenarios.horizon());
     let settlement = instrument.settlement();
     let multiplier = instrument.multiplier();
     // Per unit, settlement currency: base value, then each scenario's value
     // (or P&L for the sensitivity method) with the shocked spot.
     let n = scenarios.len();
-    let mut native = Vec::with_capacity(n);
-    let base_value;
-    match method {
+    let width = match settlement {
+        Settlement::Linear => n,
+        Settlement::Inverse => 2 * n,
+    };
+    if out.len() != width || shocks.len != n || shocks.spot.len() != n {
+        return Err(Error::LengthMismatch {
+            what: "risk array storage",
+            expected: width,
+            got: out.len(),
+        });
+    }
+    let (native, quote) = out.split_at_mut(n);
+    // Values (full) or P&L (sensitivity) per unit, then one pass to P&L per
+    // contract, the quote-currency P&L and the finiteness check.
+    let (base_value, offset) = match method {
         Revaluation::Full => {
-            base_value = match instrument {
-                Instrument::Option(o) => {
-                    full_option(o, market, shocks, horizon_as_of, &mut native)?
-                }
-                _ => full_delta_one(instrument, market, shocks, horizon_as_of, &mut native)?,
+            let base_value = match instrument {
+                Instrument::Option(o) => full_option(o, market, shocks, horizon_as_of, native)?,
+                _ => full_delta_one(instrument, market, shocks, horizon_as_of, native)?,
             };
-            for v in &mut native {
-                *v = multiplier * (*v - base_value);
-            }
+            (base_value, base_value)
         }
         Revaluation::Sensitivity => {
-            base_value = sensitivity(
+            let base_value = sensitivity(
                 instrument,
                 market,
                 shocks,
                 horizon_as_of,
                 scenarios.horizon().years(),
-                &mut native,
+                native,
             )?;
-            for v in &mut native {
-                *v *= multiplier;
-            }
-        }
-    }
-    check_scenarios_finite(&native)?;
-    let quote = match settlement {
-        Settlement::Linear => None,
-        Settlement::Inverse => {
-            // Valued at each scenario's shocked spot.
-            let quote: Vec<f64> = native
-                .iter()
-                .zip(&shocks.spot)
-                .map(|(w, s)| w * s)
-                .collect();
-            check_scenarios_finite(&quote)?;
-            Some(quote)
+            (base_value, 0.0)
         }
     };
+    let finite = match settlement {
+        Settlement::Linear => native.iter_mut().fold(true, |ok, v| {
+            *v = multiplier * (*v - offset);
+            ok & v.is_finite()
+        }),
+        // Valued at each scenario's shocked spot.
+        Settlement::Inverse => native
+            .iter_mut()
+            .zip(quote.iter_mut().zip(&shocks.spot))
+            .fold(true, |ok, (v, (q, s))| {
+                *v = multiplier * (*v - offset);
+                *q = *v * s;
+                ok & v.is_finite() & q.is_finite()
+            }),
+    };
+    if !finite {
+        check_scenarios_finite(native)?;
+        check_scenarios_finite(quote)?;
+    }
     // Checked on its own: a multiplier can overflow the base value while
     // every P&L (a difference of equal values) stays finite.
     let base_value = multiplier * base_value;
@@ -552,7 +684,7 @@ fn revalue_inner(
             value: base_value,
         });
     }
-    Ok((settlement, base_value, native, quote))
+    Ok((settlement, base_value))
 }
 
 /// [`non_finite`] for the first non-finite entry, checked without a branch
@@ -576,14 +708,15 @@ fn non_finite(scenario: usize, value: f64) -> Error {
     }
 }
 
-/// Full revaluation of one option: pushes each scenario's values per unit
-/// (settlement currency) into `values`; returns today's value per unit.
+/// Full revaluation of one option: writes each scenario's value per unit
+/// (settlement currency) into `values` (one per scenario); returns today's
+/// value per unit.
 fn full_option(
     option: &OptionContract,
     market: &MarketSnapshot,
     shocks: &Shocked,
     horizon_as_of: crate::units::Timestamp,
-    values: &mut Vec<f64>,
+    values: &mut [f64],
 ) -> Result<f64> {
     let base = option_inputs(option, market)?;
     let base_vol = base.vol();
@@ -596,10 +729,10 @@ fn full_option(
         let phi = option.kind().sign();
         let strike = option.strike();
         let vols = shocks.vols(base_vol, days)?;
-        for (i, &vol) in vols.iter().enumerate() {
+        for (i, (slot, &vol)) in values.iter_mut().zip(&vols).enumerate() {
             let s = shocks.at(i, vol);
             let payoff = (phi * (s.spot - strike)).max(0.0);
-            values.push(if inverse { payoff / s.spot } else { payoff });
+            *slot = if inverse { payoff / s.spot } else { payoff };
         }
         let mut batch = OptionBatch::with_capacity(1);
         batch.push(&base);
@@ -728,11 +861,20 @@ fn full_option(
         min: 1,
         got: 0,
     })?;
+    if rest.len() != values.len() {
+        return Err(Error::LengthMismatch {
+            what: "batch values",
+            expected: values.len(),
+            got: rest.len(),
+        });
+    }
     if inverse {
-        values.extend(rest.iter().zip(&underlyings).map(|(v, u)| v / u));
+        for (slot, (v, u)) in values.iter_mut().zip(rest.iter().zip(&underlyings)) {
+            *slot = v / u;
+        }
         Ok(v0 / base.underlying())
     } else {
-        values.extend_from_slice(rest);
+        values.copy_from_slice(rest);
         Ok(*v0)
     }
 }
@@ -740,17 +882,17 @@ fn full_option(
 /// Full revaluation of one (unexpired) option through the scenario kernel
 /// ([`scenario_values`]): the contract terms, and the rate and carry yield
 /// when no scenario shocks them, are taken out of the loop over scenarios.
-/// Pushes the values per unit (settlement currency) into `values` and
-/// returns today's value through the same kernel, so that an unmoved
-/// scenario at zero horizon gives exactly zero P&L. `Ok(None)` (nothing
-/// pushed) if some shocked input is outside the kernel's domain.
+/// Writes the values per unit (settlement currency) into `values` (one per
+/// scenario) and returns today's value through the same kernel, so that an
+/// unmoved scenario at zero horizon gives exactly zero P&L. `Ok(None)`
+/// (nothing written) if some shocked input is outside the kernel's domain.
 fn full_option_scenarios(
     option: &OptionContract,
     base: &BsInputs,
     shocks: &Shocked,
     years: f64,
     vols: &[f64],
-    values: &mut Vec<f64>,
+    values: &mut [f64],
 ) -> Result<Option<f64>> {
     let n = shocks.len;
     let black76 = option.model() == OptionModel::Black76;
@@ -774,8 +916,10 @@ fn full_option_scenarios(
     // without a branch per scenario.
     let in_range =
         |v: &[f64], lo: f64, hi: f64| v.iter().fold(true, |ok, x| ok & (*x >= lo) & (*x <= hi));
-    let mut in_domain =
-        vols.len() == n && shocks.spot.len() == n && in_range(vols, MIN_VOLATILITY, MAX_VOLATILITY);
+    let mut in_domain = vols.len() == n
+        && values.len() == n
+        && shocks.spot.len() == n
+        && in_range(vols, MIN_VOLATILITY, MAX_VOLATILITY);
     // The model's underlying: the spot, or the forward to the horizon's
     // expiry for Black-76; 1 / underlying converts inverse contracts.
     let inverse_growth: Option<Vec<f64>> = match (&per_scenario, black76) {
@@ -828,9 +972,7 @@ fn full_option_scenarios(
             carry_yield: carries,
         },
     };
-    let start = values.len();
-    values.resize(start + n, 0.0);
-    let out = &mut values[start..];
+    let out = values;
     let scenario_market = ScenarioMarket {
         spot: &shocks.spot,
         inverse_spot: &shocks.inverse_spot,
@@ -893,7 +1035,7 @@ fn full_delta_one(
     market: &MarketSnapshot,
     shocks: &Shocked,
     horizon_as_of: crate::units::Timestamp,
-    values: &mut Vec<f64>,
+    values: &mut [f64],
 ) -> Result<f64> {
     let settlement = instrument.settlement();
     let value = |spot: f64, carry: f64, years: f64| {
@@ -924,10 +1066,10 @@ fn full_delta_one(
         if dated { base.rate - base.carry } else { 0.0 },
         years0,
     );
-    for i in 0..shocks.len {
+    for (i, slot) in values.iter_mut().enumerate() {
         let s = shocks.at(i, 0.0);
         let carry = if dated { s.rate - s.carry } else { 0.0 };
-        values.push(value(s.spot, carry, years1));
+        *slot = value(s.spot, carry, years1);
     }
     Ok(base_value)
 }
@@ -939,7 +1081,7 @@ fn sensitivity(
     shocks: &Shocked,
     horizon_as_of: crate::units::Timestamp,
     horizon: f64,
-    pnl: &mut Vec<f64>,
+    pnl: &mut [f64],
 ) -> Result<f64> {
     let g = instrument_greeks(instrument, market)?;
     let native = g.native;
@@ -969,7 +1111,7 @@ fn sensitivity(
         Some(v) => Some(shocks.vols(v, days)?),
         None => None,
     };
-    for i in 0..shocks.len {
+    for (i, slot) in pnl.iter_mut().enumerate() {
         let vol = vols.as_ref().and_then(|v| v.get(i).copied()).unwrap_or(0.0);
         let s = shocks.at(i, vol);
         let du = match forward_years {
@@ -979,15 +1121,13 @@ fn sensitivity(
         };
         let dvol = base_vol.map_or(0.0, |v| s.vol - v);
         let dr = s.rate - base.rate;
-        pnl.push(
-            native.delta * du
-                + 0.5 * native.gamma * du * du
-                + native.vega * dvol
-                + native.vanna * du * dvol
-                + 0.5 * native.volga * dvol * dvol
-                + native.theta * horizon
-                + native.rho * dr,
-        );
+        *slot = native.delta * du
+            + 0.5 * native.gamma * du * du
+            + native.vega * dvol
+            + native.vanna * du * dvol
+            + 0.5 * native.volga * dvol * dvol
+            + native.theta * horizon
+            + native.rho * dr;
     }
     Ok(native.value)
 }
@@ -1375,6 +1515,53 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn risk_array_serializes_its_own_slices() {
+        let m = market();
+        let set = ScenarioSet::new(
+            vec![(RiskFactor::Spot(btc()), ShockKind::Relative)],
+            vec![-0.5, 0.25],
+            YearFraction::ZERO,
+        )
+        .unwrap();
+        let mut instruments = InstrumentSet::new();
+        for (name, settlement) in [("L", Settlement::Linear), ("I", Settlement::Inverse)] {
+            let perp = PerpetualContract::new(btc()).with_settlement(settlement);
+            instruments
+                .insert(
+                    InstrumentId::new(name).unwrap(),
+                    Instrument::Perpetual(perp),
+                )
+                .unwrap();
+        }
+        let arrays = RiskArrays::compute(&instruments, &m, &set, Revaluation::Full).unwrap();
+        for a in arrays.arrays() {
+            let json = serde_json::to_value(a).unwrap();
+            assert_eq!(json["native"], serde_json::json!(a.native()));
+            let quote = match a.settlement() {
+                Settlement::Linear => serde_json::Value::Null,
+                Settlement::Inverse => serde_json::json!(a.quote()),
+            };
+            assert_eq!(json["quote"], quote);
+            assert_eq!(json["base_value"], serde_json::json!(a.base_value()));
+            assert_eq!(json.as_object().unwrap().len(), 5);
+            // Debug shows this array only, not the shared storage.
+            assert_eq!(format!("{a:?}").matches("native").count(), 1, "{a:?}");
+        }
+        // Arrays of one computation share storage; equality is by content.
+        let l = arrays.get(&InstrumentId::new("L").unwrap()).unwrap();
+        let alone = revalue(
+            &instruments.iter().next().unwrap().clone(),
+            &m,
+            &set,
+            Revaluation::Full,
+        )
+        .unwrap();
+        assert_eq!(&alone, arrays.get(alone.id()).unwrap());
+        assert_eq!(l.len(), 2);
     }
 
     #[cfg(feature = "serde")]
