@@ -1295,6 +1295,14 @@ impl Shocked {
                 params.iter().map(|p| base_vol * p).collect()
             }
         };
+        // One branch-free pass in the common case (every vol finite and
+        // positive); the position of the offender is looked up only on failure.
+        let all_ok = vols
+            .iter()
+            .fold(true, |ok, v| ok & (*v > 0.0) & (*v <= f64::MAX));
+        if all_ok {
+            return Ok(vols);
+        }
         match vols.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
             Some(i) => Err(Error::InvalidShock {
                 scenario: i,
