@@ -43,7 +43,7 @@ struct Header {
 /// A message naming the unsupported version, or serde_json's error
 /// (which names the field and the reason, with line and column).
 pub fn read_document<D: Document>(text: &str) -> Result<D, Box<dyn std::error::Error>> {
-    let header: Header = serde_json::from_str(text)?;
+    let header: Header = serde_json::from_str(text).map_err(|e| with_line(text, e))?;
     if !D::VERSIONS.contains(&header.format_version) {
         return Err(format!(
             "{} document: format_version {} is not supported (this reader reads {})",
@@ -57,7 +57,26 @@ pub fn read_document<D: Document>(text: &str) -> Result<D, Box<dyn std::error::E
         )
         .into());
     }
-    Ok(serde_json::from_str(text)?)
+    serde_json::from_str(text).map_err(|e| with_line(text, e).into())
+}
+
+/// serde_json's message, followed by the line it points at when that line
+/// holds a field (`"spot": NaN,`): a syntax error or a value of the wrong
+/// type is then shown with its field's name. (A value rejected by a type's
+/// validation is reported at the end of its object, and the message names
+/// the field itself.)
+fn with_line(text: &str, error: serde_json::Error) -> String {
+    let line = error
+        .line()
+        .checked_sub(1)
+        .and_then(|k| text.lines().nth(k))
+        .map(str::trim)
+        .filter(|l| l.starts_with('"') && l.contains("\":"));
+    match line {
+        Some(line) if line.chars().count() <= 80 => format!("{error}: {line}"),
+        Some(line) => format!("{error}: {}...", line.chars().take(77).collect::<String>()),
+        None => error.to_string(),
+    }
 }
 
 /// [`read_document`] on the file at `path`; errors start with the path.
