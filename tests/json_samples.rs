@@ -14,9 +14,9 @@ mod common;
 mod samples;
 
 use common::{
-    BookFile, CrossPolicyFile, EsMarginPolicyFile, FORMAT_VERSION, GridPolicyFile,
-    HealthBandsFile, HistoricalConfigFile, InstrumentsFile, IsolatedPolicyFile,
-    LiquidationPolicyFile, MarketFile, MonteCarloConfigFile, StressGridFile, read_document,
+    BookFile, CrossPolicyFile, EsMarginPolicyFile, FORMAT_VERSION, GridPolicyFile, HealthBandsFile,
+    HistoricalConfigFile, InstrumentsFile, IsolatedPolicyFile, LiquidationPolicyFile, MarketFile,
+    MonteCarloConfigFile, StressGridFile, read_document,
 };
 use portfolio_margin::*;
 use serde_json::Value;
@@ -128,8 +128,15 @@ fn every_sample_decodes_and_writes_back_byte_for_byte() {
 
 #[test]
 fn samples_decode_to_the_presets_they_were_written_from() {
-    let grid = |name: &str| read_document::<GridPolicyFile>(&data(name)).unwrap().grid_policy;
-    assert_eq!(grid("grid_policy_deribit_style.json"), GridPolicy::deribit_style());
+    let grid = |name: &str| {
+        read_document::<GridPolicyFile>(&data(name))
+            .unwrap()
+            .grid_policy
+    };
+    assert_eq!(
+        grid("grid_policy_deribit_style.json"),
+        GridPolicy::deribit_style()
+    );
     assert_eq!(
         grid("grid_policy_cme_span_16.json"),
         GridPolicy::cme_span_16(samples::SPAN_PRICE_SCAN_RANGE, samples::SPAN_VOL_SCAN_RANGE)
@@ -151,10 +158,16 @@ fn samples_decode_to_the_presets_they_were_written_from() {
         read_document(&data("liquidation_policy.json")).unwrap();
     assert_eq!(liquidation.liquidation_policy, LiquidationPolicy::default());
     let mc: MonteCarloConfigFile = read_document(&data("monte_carlo_config.json")).unwrap();
-    assert_eq!(mc.monte_carlo_config, common::report_monte_carlo_config().unwrap());
+    assert_eq!(
+        mc.monte_carlo_config,
+        common::report_monte_carlo_config().unwrap()
+    );
     assert_eq!(mc.monte_carlo_config.paths(), 50_000);
     let historical: HistoricalConfigFile = read_document(&data("historical_config.json")).unwrap();
-    assert_eq!(historical.historical_config, common::report_historical_config().unwrap());
+    assert_eq!(
+        historical.historical_config,
+        common::report_historical_config().unwrap()
+    );
     let stress: StressGridFile = read_document(&data("stress_grid.json")).unwrap();
     assert_eq!(stress.stress_grid, common::report_stress_grid().unwrap());
     assert_eq!(stress.stress_grid.spot().moves().len(), 13);
@@ -219,10 +232,18 @@ fn the_sample_report_is_current_and_its_parts_decode() {
         assert_eq!(line["instrument"], p.instrument.as_str());
         assert_eq!(line["quantity"], p.quantity);
         let unit: InstrumentGreeks = serde_json::from_value(line["unit_greeks"].clone()).unwrap();
-        let now = instrument_greeks(book.instruments.get(&p.instrument).unwrap(), &book.market)
-            .unwrap();
-        assert!(rel_close(unit.quote.value, now.quote.value), "{}", p.instrument);
-        assert!(rel_close(unit.quote.delta, now.quote.delta), "{}", p.instrument);
+        let now =
+            instrument_greeks(book.instruments.get(&p.instrument).unwrap(), &book.market).unwrap();
+        assert!(
+            rel_close(unit.quote.value, now.quote.value),
+            "{}",
+            p.instrument
+        );
+        assert!(
+            rel_close(unit.quote.delta, now.quote.delta),
+            "{}",
+            p.instrument
+        );
     }
     let number = |pointer: &str| -> f64 {
         report
@@ -247,11 +268,22 @@ fn the_sample_report_is_current_and_its_parts_decode() {
     let engine =
         GridMarginEngine::new(&book.instruments, &book.market, GridPolicy::deribit_style())
             .unwrap();
-    let grid = engine.margin(&engine.account(&book.portfolio).unwrap()).unwrap();
+    let grid = engine
+        .margin(&engine.account(&book.portfolio).unwrap())
+        .unwrap();
     for (pointer, now) in [
-        ("/margin/isolated/requirement/initial", isolated.requirement.initial()),
-        ("/margin/cross/requirement/initial", cross.requirement.initial()),
-        ("/margin/portfolio_grid/requirement/initial", grid.requirement.initial()),
+        (
+            "/margin/isolated/requirement/initial",
+            isolated.requirement.initial(),
+        ),
+        (
+            "/margin/cross/requirement/initial",
+            cross.requirement.initial(),
+        ),
+        (
+            "/margin/portfolio_grid/requirement/initial",
+            grid.requirement.initial(),
+        ),
         (
             "/margin/portfolio_grid/requirement/maintenance",
             grid.requirement.maintenance(),
@@ -288,9 +320,15 @@ fn unknown_fields_are_rejected_by_name_at_every_level() {
         ("market.json", "/market/underlyings/0/vol/grid"),
         ("instruments.json", "/instruments/0/instrument/option"),
         ("balances.json", "/balances/1"),
-        ("collateral_policy.json", "/collateral_policy/assets/2/haircut/volatility"),
+        (
+            "collateral_policy.json",
+            "/collateral_policy/assets/2/haircut/volatility",
+        ),
         ("grid_policy_deribit_style.json", "/grid_policy"),
-        ("grid_policy_deribit_style.json", "/grid_policy/vol/term_scaling"),
+        (
+            "grid_policy_deribit_style.json",
+            "/grid_policy/vol/term_scaling",
+        ),
         ("grid_policy_cme_span_16.json", "/grid_policy/extreme"),
         ("isolated_policy.json", "/isolated_policy"),
         ("cross_policy.json", "/cross_policy/isolated"),
@@ -317,31 +355,134 @@ fn unknown_fields_are_rejected_by_name_at_every_level() {
 fn malformed_numbers_are_rejected_naming_the_field_and_the_rule() {
     // (file, text replaced, replacement, words the message must contain)
     let cases = [
-        ("market.json", "\"spot\": 95000.0", "\"spot\": NaN", &["\"spot\": NaN", "expected value"][..]),
-        ("market.json", "\"spot\": 95000.0", "\"spot\": -95000.0", &["spot must be finite and > 0", "-95000"]),
-        ("market.json", "\"spot\": 95000.0", "\"spot\": 1e999", &["number out of range", "\"spot\": 1e999"]),
-        ("market.json", "\"spot\": 95000.0", "\"spot\": \"95000\"", &["invalid type: string", "\"spot\": \"95000\""]),
-        ("market.json", "\"flat\": 0.68", "\"flat\": 68", &["volatility must be", "got 68"]),
-        ("instruments.json", "\"strike\": 100000.0", "\"strike\": 0.0", &["strike must be finite and > 0"]),
-        ("instruments.json", "\"multiplier\": 10.0", "\"multiplier\": -10.0", &["multiplier", "-10"]),
-        ("balances.json", "\"amount\": 12.5", "\"amount\": null", &["invalid type: null", "\"amount\": null"]),
-        ("es_margin_policy.json", "\"confidence\": 0.99", "\"confidence\": 99", &["confidence must be in the open interval (0, 1), got 99"]),
-        ("es_margin_policy.json", "\"mpor_days\": 2", "\"mpor_days\": -2", &["invalid value: integer `-2`", "\"mpor_days\": -2"]),
-        ("grid_policy_deribit_style.json", "\"down\": 0.16", "\"down\": 1.5", &["price range down must be in (0, 1), got 1.5"]),
-        ("grid_policy_deribit_style.json", "\"cover\": 0.05", "\"cover\": -0.05", &["cover", "got -0.05"]),
-        ("grid_policy_deribit_style.json", "\"maintenance_fraction\": 0.8", "\"maintenance_fraction\": 1.5", &["maintenance fraction", "got 1.5"]),
-        ("isolated_policy.json", "\"futures_fraction\": 0.15", "\"futures_fraction\": -0.15", &["futures fraction", "got -0.15"]),
-        ("health_bands.json", "\"liquidation_below\": 1.0", "\"liquidation_below\": 2.0", &["liquidation threshold", "got 2"]),
-        ("liquidation_policy.json", "\"target\": 1.25", "\"target\": 0.0", &["liquidation target health factor", "got 0"]),
-        ("collateral_policy.json", "\"haircut\": 0.01", "\"haircut\": 1.5", &["haircut must be a fraction in [0, 1], got 1.5"]),
-        ("monte_carlo_config.json", "\"paths\": 50000", "\"paths\": 0", &["Monte Carlo paths", "got 0"]),
-        ("monte_carlo_config.json", "\"horizon\": 0.0027397260273972603", "\"horizon\": -1.0", &["year fraction must be finite and >= 0, got -1"]),
-        ("stress_grid.json", "\"max_move\": 0.3", "\"max_move\": -0.3", &["stress grid max move", "got -0.3"]),
+        (
+            "market.json",
+            "\"spot\": 95000.0",
+            "\"spot\": NaN",
+            &["\"spot\": NaN", "expected value"][..],
+        ),
+        (
+            "market.json",
+            "\"spot\": 95000.0",
+            "\"spot\": -95000.0",
+            &["spot must be finite and > 0", "-95000"],
+        ),
+        (
+            "market.json",
+            "\"spot\": 95000.0",
+            "\"spot\": 1e999",
+            &["number out of range", "\"spot\": 1e999"],
+        ),
+        (
+            "market.json",
+            "\"spot\": 95000.0",
+            "\"spot\": \"95000\"",
+            &["invalid type: string", "\"spot\": \"95000\""],
+        ),
+        (
+            "market.json",
+            "\"flat\": 0.68",
+            "\"flat\": 68",
+            &["volatility must be", "got 68"],
+        ),
+        (
+            "instruments.json",
+            "\"strike\": 100000.0",
+            "\"strike\": 0.0",
+            &["strike must be finite and > 0"],
+        ),
+        (
+            "instruments.json",
+            "\"multiplier\": 10.0",
+            "\"multiplier\": -10.0",
+            &["multiplier", "-10"],
+        ),
+        (
+            "balances.json",
+            "\"amount\": 12.5",
+            "\"amount\": null",
+            &["invalid type: null", "\"amount\": null"],
+        ),
+        (
+            "es_margin_policy.json",
+            "\"confidence\": 0.99",
+            "\"confidence\": 99",
+            &["confidence must be in the open interval (0, 1), got 99"],
+        ),
+        (
+            "es_margin_policy.json",
+            "\"mpor_days\": 2",
+            "\"mpor_days\": -2",
+            &["invalid value: integer `-2`", "\"mpor_days\": -2"],
+        ),
+        (
+            "grid_policy_deribit_style.json",
+            "\"down\": 0.16",
+            "\"down\": 1.5",
+            &["price range down must be in (0, 1), got 1.5"],
+        ),
+        (
+            "grid_policy_deribit_style.json",
+            "\"cover\": 0.05",
+            "\"cover\": -0.05",
+            &["cover", "got -0.05"],
+        ),
+        (
+            "grid_policy_deribit_style.json",
+            "\"maintenance_fraction\": 0.8",
+            "\"maintenance_fraction\": 1.5",
+            &["maintenance fraction", "got 1.5"],
+        ),
+        (
+            "isolated_policy.json",
+            "\"futures_fraction\": 0.15",
+            "\"futures_fraction\": -0.15",
+            &["futures fraction", "got -0.15"],
+        ),
+        (
+            "health_bands.json",
+            "\"liquidation_below\": 1.0",
+            "\"liquidation_below\": 2.0",
+            &["liquidation threshold", "got 2"],
+        ),
+        (
+            "liquidation_policy.json",
+            "\"target\": 1.25",
+            "\"target\": 0.0",
+            &["liquidation target health factor", "got 0"],
+        ),
+        (
+            "collateral_policy.json",
+            "\"haircut\": 0.01",
+            "\"haircut\": 1.5",
+            &["haircut must be a fraction in [0, 1], got 1.5"],
+        ),
+        (
+            "monte_carlo_config.json",
+            "\"paths\": 50000",
+            "\"paths\": 0",
+            &["Monte Carlo paths", "got 0"],
+        ),
+        (
+            "monte_carlo_config.json",
+            "\"horizon\": 0.0027397260273972603",
+            "\"horizon\": -1.0",
+            &["year fraction must be finite and >= 0, got -1"],
+        ),
+        (
+            "stress_grid.json",
+            "\"max_move\": 0.3",
+            "\"max_move\": -0.3",
+            &["stress grid max move", "got -0.3"],
+        ),
     ];
     for (name, from, to, words) in cases {
         let message = error_after_replacing(name, from, to);
         for word in words {
-            assert!(message.contains(word), "{name} {to}: {message:?} lacks {word:?}");
+            assert!(
+                message.contains(word),
+                "{name} {to}: {message:?} lacks {word:?}"
+            );
         }
         assert!(message.contains(" at line "), "{name} {to}: {message}");
     }
@@ -349,7 +490,11 @@ fn malformed_numbers_are_rejected_naming_the_field_and_the_rule() {
 
 #[test]
 fn versions_other_than_the_supported_ones_are_rejected_naming_the_version() {
-    let message = error_after_replacing("market.json", "\"format_version\": 2", "\"format_version\": 3");
+    let message = error_after_replacing(
+        "market.json",
+        "\"format_version\": 2",
+        "\"format_version\": 3",
+    );
     assert_eq!(
         message,
         "market document: format_version 3 is not supported (this reader reads 2)"
@@ -364,7 +509,11 @@ fn versions_other_than_the_supported_ones_are_rejected_naming_the_version() {
         message,
         "grid_policy document: format_version 1 is not supported (this reader reads 2)"
     );
-    let message = error_after_replacing("sample_book.json", "\"format_version\": 2", "\"format_version\": 7");
+    let message = error_after_replacing(
+        "sample_book.json",
+        "\"format_version\": 2",
+        "\"format_version\": 7",
+    );
     assert_eq!(
         message,
         "book document: format_version 7 is not supported (this reader reads 1 and 2)"
@@ -372,9 +521,19 @@ fn versions_other_than_the_supported_ones_are_rejected_naming_the_version() {
     let message = error_after_edit("health_bands.json", |v| {
         v.as_object_mut().unwrap().remove("format_version");
     });
-    assert!(message.starts_with("missing field `format_version`"), "{message}");
-    let message = error_after_replacing("health_bands.json", "\"format_version\": 2", "\"format_version\": \"2\"");
-    assert!(message.starts_with("invalid type: string \"2\", expected u32"), "{message}");
+    assert!(
+        message.starts_with("missing field `format_version`"),
+        "{message}"
+    );
+    let message = error_after_replacing(
+        "health_bands.json",
+        "\"format_version\": 2",
+        "\"format_version\": \"2\"",
+    );
+    assert!(
+        message.starts_with("invalid type: string \"2\", expected u32"),
+        "{message}"
+    );
 
     // A version-1 book is a version-2 book without balances or collateral.
     let mut book: Value = serde_json::from_str(&data("sample_book.json")).unwrap();
@@ -405,8 +564,14 @@ fn a_document_of_another_kind_is_rejected_by_its_key() {
         message.starts_with("unknown field `grid_policy`, expected `format_version` or `market`"),
         "{message}"
     );
-    let message = read_document::<BookFile>(&data("market.json")).err().unwrap().to_string();
-    assert!(message.starts_with("unknown field `market`") || message.starts_with("missing field"), "{message}");
+    let message = read_document::<BookFile>(&data("market.json"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("unknown field `market`") || message.starts_with("missing field"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -447,7 +612,9 @@ fn the_format_document_quotes_real_documents_and_real_errors() {
         rest = &body[end + 3..];
         let value: Value = serde_json::from_str(block)
             .unwrap_or_else(|e| panic!("docs block is not JSON ({e}):\n{block}"));
-        let Some(object) = value.as_object() else { continue };
+        let Some(object) = value.as_object() else {
+            continue;
+        };
         if !object.contains_key("format_version") {
             continue;
         }
@@ -473,9 +640,21 @@ fn the_format_document_quotes_real_documents_and_real_errors() {
         error_after_replacing("market.json", "\"spot\": 95000.0", "\"spot\": NaN"),
         error_after_replacing("market.json", "\"spot\": 95000.0", "\"spot\": -95000.0"),
         error_after_replacing("market.json", "\"spot\": 95000.0", "\"spot\": \"95000\""),
-        error_after_replacing("es_margin_policy.json", "\"confidence\": 0.99", "\"confidence\": 99"),
-        error_after_replacing("grid_policy_deribit_style.json", "\"scenarios\": \"down_same_up\"", "\"scenarios\": \"up_only\""),
-        error_after_replacing("grid_policy_deribit_style.json", "\"format_version\": 2", "\"format_version\": 3"),
+        error_after_replacing(
+            "es_margin_policy.json",
+            "\"confidence\": 0.99",
+            "\"confidence\": 99",
+        ),
+        error_after_replacing(
+            "grid_policy_deribit_style.json",
+            "\"scenarios\": \"down_same_up\"",
+            "\"scenarios\": \"up_only\"",
+        ),
+        error_after_replacing(
+            "grid_policy_deribit_style.json",
+            "\"format_version\": 2",
+            "\"format_version\": 3",
+        ),
         read_document::<MarketFile>(&data("grid_policy_deribit_style.json"))
             .err()
             .unwrap()
