@@ -458,6 +458,13 @@ fn thousands(x: f64) -> String {
     out
 }
 
+/// Which side of its line a label prefers.
+#[derive(Clone, Copy)]
+enum Side {
+    Left,
+    Right,
+}
+
 /// What the loss histogram shows.
 struct LossHistogram<'a> {
     title: String,
@@ -543,9 +550,23 @@ where
             100.0 - pct
         ))
         .legend(|(x, y)| Rectangle::new([(x, y - 7), (x + 18, y + 7)], TAIL.filled()));
-    for (value, color, name, se, y) in [
-        (var, VAR_LINE, "VaR", h.risk.var_standard_error, 0.93),
-        (es, ES_LINE, "ES", h.risk.es_standard_error, 0.85),
+    for (value, color, name, se, y, side) in [
+        (
+            var,
+            VAR_LINE,
+            "VaR",
+            h.risk.var_standard_error,
+            0.93,
+            Side::Left,
+        ),
+        (
+            es,
+            ES_LINE,
+            "ES",
+            h.risk.es_standard_error,
+            0.85,
+            Side::Right,
+        ),
     ] {
         let label = format!(
             "{name} {pct:.0}%: {} USD (± {})",
@@ -561,8 +582,13 @@ where
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
             });
-        // The value next to its line, on the side with more room.
-        let right_side = value < lo + 0.7 * (hi - lo);
+        // The value next to its line: VaR's on the left and ES's on the
+        // right (ES >= VaR, so the labels never cross the other line),
+        // unless the side lacks room.
+        let right_side = match side {
+            Side::Right => value < lo + 0.8 * (hi - lo),
+            Side::Left => value < lo + 0.2 * (hi - lo),
+        };
         let anchor = if right_side {
             (
                 plotters::style::text_anchor::HPos::Left,
