@@ -4,6 +4,10 @@
 //!   over 200,000 Monte Carlo paths (correlated spot and implied-vol moves,
 //!   full revaluation), with the 99% VaR and ES marked. A progress bar
 //!   follows the simulation through the library's progress callback.
+//! * `grid_margin_heat_map.{svg,png}`: the book's Deribit-style grid margin
+//!   across its scenario grid: per underlying, the weighted loss of every
+//!   price move x implied-vol shock ([`GridMarginEngine::scenario_losses`]),
+//!   the worst scenario (the scan risk) outlined, the margin in the title.
 //! * `stress_heat_map.{svg,png}`: the book's P&L over a spot x vol stress
 //!   grid (every underlying moving together).
 //!
@@ -24,10 +28,10 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use portfolio_margin::{
-    Confidence, CorrelationMatrix, DayBasis, Flow, GridAxis, GridScope, MonteCarloConfig,
-    MonteCarloGenerator, MonteCarloRisk, ProgressUpdate, Revaluation, RiskArrays, RiskFactor,
-    ShockKind, SimulatedFactor, StressGrid, UnderlyingId, YearFraction, monte_carlo_pnl,
-    portfolio_pnl,
+    Confidence, CorrelationMatrix, DayBasis, Flow, GridAxis, GridCharge, GridMarginEngine,
+    GridPolicy, GridScope, MonteCarloConfig, MonteCarloGenerator, MonteCarloRisk, ProgressUpdate,
+    Revaluation, RiskArrays, RiskFactor, ShockKind, SimulatedFactor, StressGrid, UnderlyingId,
+    VolPoint, YearFraction, monte_carlo_pnl, portfolio_pnl,
 };
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -56,6 +60,9 @@ const BINS: usize = 120;
 /// Picture sizes in pixels (and SVG user units).
 const HISTOGRAM_SIZE: (u32, u32) = (1400, 850);
 const HEAT_MAP_SIZE: (u32, u32) = (1400, 950);
+/// Height of one underlying's panel of the grid-margin heat map, pixels.
+const GRID_PANEL_HEIGHT: u32 = 520;
+const GRID_MAP_WIDTH: u32 = 1900;
 
 struct Args {
     out: PathBuf,
@@ -169,6 +176,47 @@ fn run() -> Result<(), Box<dyn Error>> {
         println!("wrote {}", path.display());
     }
 
+    // (b) The grid margin across its scenario grid, one panel per underlying.
+    let engine =
+        GridMarginEngine::new(&book.instruments, &book.market, GridPolicy::deribit_style())?;
+    let grid_account = engine.account(&book.portfolio)?;
+    let margin = engine.margin(&grid_account)?;
+    let mut panels = Vec::new();
+    for (underlying, losses) in engine.scenario_losses(&grid_account)? {
+        let points = engine.scenario_points(&underlying)?;
+        let detail = margin
+            .underlyings
+            .iter()
+            .find(|u| u.underlying == underlying)
+            .ok_or("an underlying of the scenario losses has no margin line")?;
+        panels.push(grid_panel(&underlying, points, &losses, detail)?);
+    }
+    let title = format!(
+        "{account}: {} grid margin {} USD initial, {} maintenance",
+        engine.policy().name,
+        thousands(margin.requirement.initial()),
+        thousands(margin.requirement.maintenance()),
+    );
+    let size = (
+        GRID_MAP_WIDTH,
+        60 + GRID_PANEL_HEIGHT * u32::try_from(panels.len())?,
+    );
+    for path in outputs(&args.out, "grid_margin_heat_map") {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("svg") => draw_heat_maps(
+                &SVGBackend::new(&path, size).into_drawing_area(),
+                &title,
+                &panels,
+            )?,
+            _ => draw_heat_maps(
+                &BitMapBackend::new(&path, size).into_drawing_area(),
+                &title,
+                &panels,
+            )?,
+        }
+        println!("wrote {}", path.display());
+    }
+
     // (c) P&L over a spot x vol stress grid, every underlying together.
     let grid = StressGrid::new(
         GridAxis::new(ShockKind::Relative, 0.30, 13)?,
@@ -196,10 +244,11 @@ fn run() -> Result<(), Box<dyn Error>> {
         })
         .collect::<Result<_, _>>()?;
     let percent = |m: &f64| format!("{:+.0}%", 100.0 * m);
+    let title = format!(
+        "{account}: P&L over a stress grid, all underlyings together, {HORIZON_DAYS}-day horizon"
+    );
     let heat_map = HeatMap {
-        title: format!(
-            "{account}: P&L over a stress grid, all underlyings together, {HORIZON_DAYS}-day horizon"
-        ),
+        caption: String::new(),
         x_axis: Axis {
             name: "spot move".into(),
             unit: "relative, %".into(),
@@ -212,22 +261,127 @@ fn run() -> Result<(), Box<dyn Error>> {
         },
         value_name: "P&L".into(),
         value_unit: "USD".into(),
-        values: rows,
+        values: rows
+            .into_iter()
+            .map(|row| row.into_iter().map(Some).collect())
+            .collect(),
+        outlined: Extreme::Lowest,
     };
     for path in outputs(&args.out, "stress_heat_map") {
         match path.extension().and_then(|e| e.to_str()) {
-            Some("svg") => draw_heat_map(
+            Some("svg") => draw_heat_maps(
                 &SVGBackend::new(&path, HEAT_MAP_SIZE).into_drawing_area(),
-                &heat_map,
+                &title,
+                std::slice::from_ref(&heat_map),
             )?,
-            _ => draw_heat_map(
+            _ => draw_heat_maps(
                 &BitMapBackend::new(&path, HEAT_MAP_SIZE).into_drawing_area(),
-                &heat_map,
+                &title,
+                std::slice::from_ref(&heat_map),
             )?,
         }
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// One underlying's grid as a heat map: columns are the price moves in
+/// increasing order (extreme moves marked `*`), rows the vol points; each
+/// cell the book's weighted loss there (a scenario the grid does not have,
+/// such as an extreme move with vol down, is left blank).
+fn grid_panel(
+    underlying: &UnderlyingId,
+    points: &[portfolio_margin::GridPoint],
+    losses: &[f64],
+    detail: &portfolio_margin::UnderlyingGridMargin,
+) -> Result<HeatMap, Box<dyn Error>> {
+    if points.len() != losses.len() {
+        return Err(format!(
+            "{underlying}: {} scenario points but {} losses",
+            points.len(),
+            losses.len()
+        )
+        .into());
+    }
+    let mut columns: Vec<(f64, bool)> = points.iter().map(|p| (p.price_move, p.extreme)).collect();
+    columns.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    columns.dedup();
+    let vol_rows: Vec<VolPoint> = [VolPoint::Down, VolPoint::Same, VolPoint::Up]
+        .into_iter()
+        .filter(|v| points.iter().any(|p| p.vol == *v))
+        .collect();
+    let mut values = vec![vec![None; columns.len()]; vol_rows.len()];
+    let mut cover = None;
+    let mut extreme_vols = Vec::new();
+    for (point, loss) in points.iter().zip(losses) {
+        let c = columns
+            .iter()
+            .position(|&col| col == (point.price_move, point.extreme));
+        let r = vol_rows.iter().position(|v| *v == point.vol);
+        if let (Some(r), Some(c)) = (r, c) {
+            values[r][c] = Some(*loss);
+        }
+        if point.extreme {
+            cover = Some(point.weight);
+            if !extreme_vols.contains(&point.vol) {
+                extreme_vols.push(point.vol);
+            }
+        }
+    }
+    let binding = match detail.binding {
+        GridCharge::ScanRisk => "scan risk",
+        GridCharge::OptionMinimum => "option minimum",
+        GridCharge::DeltaCharge => "delta charge",
+    };
+    Ok(HeatMap {
+        caption: format!(
+            "{underlying}: requirement {} USD ({binding}); scan risk {} USD, worst scenario (outlined): {}",
+            thousands(detail.requirement),
+            thousands(detail.scan_risk),
+            detail.worst_scenario_name
+        ),
+        x_axis: Axis {
+            name: "price move".into(),
+            unit: match cover {
+                Some(w) => format!(
+                    "relative, %; * extreme move{}, {:.0}% of its loss counted",
+                    match extreme_vols.as_slice() {
+                        [VolPoint::Up] => " (vol up only)",
+                        [VolPoint::Same] => " (vol unchanged only)",
+                        [VolPoint::Down] => " (vol down only)",
+                        _ => "",
+                    },
+                    100.0 * w
+                ),
+                None => "relative, %".into(),
+            },
+            ticks: columns
+                .iter()
+                .map(|&(m, extreme)| {
+                    format!("{:+.0}%{}", 100.0 * m, if extreme { "*" } else { "" })
+                })
+                .collect(),
+        },
+        y_axis: Axis {
+            name: "implied vol".into(),
+            unit: "shock".into(),
+            ticks: vol_rows
+                .iter()
+                .map(|v| {
+                    match v {
+                        VolPoint::Down => "down",
+                        VolPoint::Same => "unchanged",
+                        VolPoint::Up => "up",
+                    }
+                    .to_string()
+                })
+                .collect(),
+        },
+        value_name: "weighted loss".into(),
+        value_unit: "USD".into(),
+        values,
+        outlined: Extreme::Highest,
+    })
 }
 
 /// `DIR/NAME.svg` and `DIR/NAME.png`.
@@ -302,6 +456,13 @@ fn thousands(x: f64) -> String {
         out.insert(0, '-');
     }
     out
+}
+
+/// Which side of its line a label prefers.
+#[derive(Clone, Copy)]
+enum Side {
+    Left,
+    Right,
 }
 
 /// What the loss histogram shows.
@@ -389,9 +550,23 @@ where
             100.0 - pct
         ))
         .legend(|(x, y)| Rectangle::new([(x, y - 7), (x + 18, y + 7)], TAIL.filled()));
-    for (value, color, name, se, y) in [
-        (var, VAR_LINE, "VaR", h.risk.var_standard_error, 0.93),
-        (es, ES_LINE, "ES", h.risk.es_standard_error, 0.85),
+    for (value, color, name, se, y, side) in [
+        (
+            var,
+            VAR_LINE,
+            "VaR",
+            h.risk.var_standard_error,
+            0.93,
+            Side::Left,
+        ),
+        (
+            es,
+            ES_LINE,
+            "ES",
+            h.risk.es_standard_error,
+            0.85,
+            Side::Right,
+        ),
     ] {
         let label = format!(
             "{name} {pct:.0}%: {} USD (± {})",
@@ -407,8 +582,13 @@ where
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
             });
-        // The value next to its line, on the side with more room.
-        let right_side = value < lo + 0.7 * (hi - lo);
+        // The value next to its line: VaR's on the left and ES's on the
+        // right (ES >= VaR, so the labels never cross the other line),
+        // unless the side lacks room.
+        let right_side = match side {
+            Side::Right => value < lo + 0.8 * (hi - lo),
+            Side::Left => value < lo + 0.2 * (hi - lo),
+        };
         let anchor = if right_side {
             (
                 plotters::style::text_anchor::HPos::Left,
@@ -445,12 +625,14 @@ where
 }
 
 /// A grid of numbers to colour: `values[row][column]`, rows along the y
-/// axis (first row at the bottom), columns along the x axis.
+/// axis (first row at the bottom), columns along the x axis; `None` is a
+/// cell without a value (drawn blank).
 ///
-/// Not tied to any risk model: the stress-grid P&L today, the scenario-grid
-/// margin methodology's numbers later.
+/// Not tied to any risk model: a stress grid's P&L, or a margin grid's
+/// losses.
 struct HeatMap {
-    title: String,
+    /// The panel's caption (may be empty).
+    caption: String,
     /// Columns: one tick per column.
     x_axis: Axis,
     /// Rows: one tick per row.
@@ -458,7 +640,18 @@ struct HeatMap {
     /// What the numbers are (`"P&L"`) and their unit (`"USD"`).
     value_name: String,
     value_unit: String,
-    values: Vec<Vec<f64>>,
+    values: Vec<Vec<Option<f64>>>,
+    /// Which cell is outlined, and which side of zero is drawn red.
+    outlined: Extreme,
+}
+
+/// The bad end of a heat map's values.
+#[derive(Clone, Copy, PartialEq)]
+enum Extreme {
+    /// Low is bad (P&L): the lowest cell is outlined, negatives are red.
+    Lowest,
+    /// High is bad (losses): the highest cell is outlined, positives are red.
+    Highest,
 }
 
 /// A heat map axis: what moves, in which unit, and a label per cell.
@@ -496,10 +689,30 @@ fn diverging(t: f64) -> RGBColor {
     RGBColor(mix(r), mix(g), mix(b))
 }
 
-/// The heat map with each cell's value written in it, the lowest cell
+/// A figure: `title` on top, then the heat maps one under the other.
+fn draw_heat_maps<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    maps: &[HeatMap],
+) -> Result<(), Box<dyn Error>>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let root = root
+        .margin(15, 0, 0, 0)
+        .titled(title, ("sans-serif", 28).into_font().color(&TEXT))?;
+    for (area, map) in root.split_evenly((maps.len(), 1)).iter().zip(maps) {
+        draw_heat_map(area, map)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// The heat map with each cell's value written in it, the worst cell
 /// outlined, and a colour bar on the right.
 fn draw_heat_map<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
     map: &HeatMap,
 ) -> Result<(), Box<dyn Error>>
 where
@@ -514,43 +727,51 @@ where
         return Err("the heat map needs one tick label per row and column".into());
     }
     let cells = || {
-        map.values
-            .iter()
-            .enumerate()
-            .flat_map(|(r, row)| row.iter().enumerate().map(move |(c, v)| (r, c, *v)))
+        map.values.iter().enumerate().flat_map(|(r, row)| {
+            row.iter()
+                .enumerate()
+                .filter_map(move |(c, v)| v.map(|v| (r, c, v)))
+        })
     };
     let scale = cells()
         .map(|(_, _, v)| v.abs())
         .fold(0.0, f64::max)
         .max(1.0);
+    // Colour position in [-1, 1], negative (red) at the bad end.
+    let badness = match map.outlined {
+        Extreme::Lowest => 1.0,
+        Extreme::Highest => -1.0,
+    };
     let (worst_r, worst_c, worst) = cells()
-        .min_by(|a, b| a.2.total_cmp(&b.2))
+        .min_by(|a, b| (badness * a.2).total_cmp(&(badness * b.2)))
         .ok_or("empty heat map")?;
-
-    root.fill(&WHITE)?;
-    let root = root
-        .margin(15, 0, 0, 0)
-        .titled(&map.title, ("sans-serif", 28).into_font().color(&TEXT))?;
-    let (main, bar_area) = root.split_horizontally(root.dim_in_pixel().0 as i32 - 200);
+    let which = match map.outlined {
+        Extreme::Lowest => "lowest",
+        Extreme::Highest => "highest",
+    };
+    let worst_text = format!(
+        "{which} {} (outlined): {} {} at {} {}, {} {}",
+        map.value_name,
+        thousands(worst),
+        map.value_unit,
+        map.x_axis.name,
+        map.x_axis.ticks[worst_c],
+        map.y_axis.name,
+        map.y_axis.ticks[worst_r]
+    );
+    let caption = if map.caption.is_empty() {
+        worst_text
+    } else {
+        map.caption.clone()
+    };
+    let (main, bar_area) = area.split_horizontally(area.dim_in_pixel().0 as i32 - 200);
 
     // Integer ranges are inclusive in plotters: `0..=cols - 1` is `cols` cells.
     let mut chart = ChartBuilder::on(&main)
         .margin(20)
         .x_label_area_size(70)
-        .y_label_area_size(110)
-        .caption(
-            format!(
-                "lowest {} (outlined): {} {} at {} {}, {} {}",
-                map.value_name,
-                thousands(worst),
-                map.value_unit,
-                map.x_axis.name,
-                map.x_axis.ticks[worst_c],
-                map.y_axis.name,
-                map.y_axis.ticks[worst_r]
-            ),
-            ("sans-serif", 20).into_font().color(&TEXT),
-        )
+        .y_label_area_size(140)
+        .caption(caption, ("sans-serif", 20).into_font().color(&TEXT))
         .build_cartesian_2d(
             (0..cols - 1).into_segmented(),
             (0..rows - 1).into_segmented(),
@@ -572,11 +793,14 @@ where
         .label_style(("sans-serif", 18))
         .draw()?;
     let corner = |r: usize, c: usize| (SegmentValue::Exact(c), SegmentValue::Exact(r));
-    chart.draw_series(cells().map(|(r, c, v)| {
-        Rectangle::new(
-            [corner(r, c), corner(r + 1, c + 1)],
-            diverging(v / scale).filled(),
-        )
+    chart.draw_series(map.values.iter().enumerate().flat_map(|(r, row)| {
+        row.iter().enumerate().map(move |(c, v)| {
+            let color = match v {
+                Some(v) => diverging(badness * v / scale),
+                None => RGBColor(235, 235, 235),
+            };
+            Rectangle::new([corner(r, c), corner(r + 1, c + 1)], color.filled())
+        })
     }))?;
     // Values in thousands inside the cells, white on dark cells.
     chart.draw_series(cells().map(|(r, c, v)| {
@@ -629,9 +853,8 @@ where
         let y1 = -scale + 2.0 * scale * (k + 1) as f64 / steps as f64;
         Rectangle::new(
             [(0.0, y0), (1.0, y1)],
-            diverging((y0 + y1) / (2.0 * scale)).filled(),
+            diverging(badness * (y0 + y1) / (2.0 * scale)).filled(),
         )
     }))?;
-    root.present()?;
     Ok(())
 }

@@ -11,21 +11,23 @@
 //! cargo run --release --example portfolio_margin -- --json           # machine-readable
 //! ```
 //!
-//! The JSON format is the serde form of the crate's types; see
-//! `examples/data/sample_book.json`.
+//! The JSON format is the serde form of the crate's types in a versioned
+//! document; see `docs/json_format.md` and the samples in `examples/data/`.
 
 mod common;
 
 use portfolio_margin::{
-    Account, Confidence, CorrelationMatrix, CrossPolicy, DayBasis, EsMarginInputs, EsMarginPolicy,
-    GridAxis, GridMarginEngine, GridPolicy, GridScope, HealthBands, HealthFactor, HistoricalConfig,
-    IsolatedPolicy, MarketSnapshot, Methodology, MonteCarloConfig, MonteCarloGenerator,
-    PriceHistory, QuantileRule, ReturnKind, Revaluation, RiskArrays, RiskFactor, ScenarioSet,
-    Settlement, ShockKind, SimulatedFactor, StressGrid, UnderlyingId, YearFraction, account_health,
-    attribute_risk, capital_efficiency, cross_margin, expected_shortfall, historical_scenarios,
-    instrument_greeks, isolated_margin, monte_carlo_risk, portfolio_es_margin, portfolio_greeks,
-    portfolio_pnl, position_pnl, value_at_risk,
+    Account, AccountHealth, AccountId, CapitalEfficiency, Confidence, CorrelationMatrix,
+    CrossMargin, CrossPolicy, DayBasis, EsMargin, EsMarginInputs, EsMarginPolicy, GridMargin,
+    GridMarginEngine, GridPolicy, HealthBands, HealthFactor, InstrumentGreeks, InstrumentId,
+    IsolatedMargin, IsolatedPolicy, MarketSnapshot, Methodology, MonteCarloGenerator,
+    MonteCarloRisk, PortfolioGreeks, PriceHistory, QuantileRule, Revaluation, RiskArrays,
+    RiskAttribution, RiskFactor, ScenarioSet, Settlement, ShockKind, SimulatedFactor, Timestamp,
+    UnderlyingId, account_health, attribute_risk, capital_efficiency, cross_margin,
+    expected_shortfall, historical_scenarios, instrument_greeks, isolated_margin, monte_carlo_risk,
+    portfolio_es_margin, portfolio_greeks, portfolio_pnl, position_pnl, value_at_risk,
 };
+use serde::Serialize;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -77,9 +79,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "vega/pt",
         "theta/day"
     );
+    let mut position_lines = Vec::new();
     for p in portfolio.positions() {
         let instrument = book.instruments.get(&p.instrument)?;
         let g = instrument_greeks(instrument, &book.market)?;
+        position_lines.push(PositionLine {
+            instrument: p.instrument.clone(),
+            quantity: p.quantity,
+            multiplier: instrument.multiplier(),
+            unit_greeks: g,
+        });
         let pos = g.quote * (p.quantity * instrument.multiplier());
         let unit = match g.settlement {
             Settlement::Linear => format!("{:.2} USD", g.native.value),
@@ -138,12 +147,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .underlyings()
         .map(|(id, _)| id.clone())
         .collect();
-    let grid = StressGrid::new(
-        GridAxis::new(ShockKind::Relative, 0.30, 13)?,
-        GridAxis::new(ShockKind::Relative, 0.40, 5)?,
-        GridScope::AllTogether,
-        YearFraction::from_days(1.0, DayBasis::Calendar365)?,
-    );
+    // (examples/data/stress_grid.json)
+    let grid = common::report_stress_grid()?;
     let scenarios = grid.scenarios(&underlyings)?;
     let arrays = RiskArrays::compute(
         &book.instruments,
@@ -215,7 +220,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // Monte Carlo VaR/ES: correlated log spot moves at each underlying's
     // implied vol, full revaluation.
-    let generator = mc_generator(&book.market, &underlyings, 50_000)?;
+    let generator = mc_generator(&book.market, &underlyings)?;
     let mc = monte_carlo_risk(
         &portfolio,
         &book.instruments,
@@ -364,26 +369,88 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         say!("  withdrawable: {:.2} USD", health.withdrawable);
     }
     if json_out {
-        let report = serde_json::json!({
-            "format_version": 1,
-            "account": portfolio.account(),
-            "as_of": book.market.as_of(),
-            "greeks": greeks,
-            "stress_grid": { "worst_scenario": worst, "worst_pnl": worst_pnl, "scenarios": pnl.len() },
-            "historical": { "confidence": 0.99, "scenarios": hist_pnl.len(), "attribution": attribution },
-            "monte_carlo": mc,
-            "margin": {
-                "capital_efficiency": report,
-                "isolated": isolated,
-                "cross": cross,
-                "portfolio_grid": grid,
-                "expected_shortfall": es,
+        let report = Report {
+            format_version: common::FORMAT_VERSION,
+            account: portfolio.account(),
+            as_of: book.market.as_of(),
+            positions: position_lines,
+            greeks: &greeks,
+            stress_grid: StressSummary {
+                scenarios: pnl.len(),
+                worst_scenario: worst,
+                worst_scenario_name: scenarios.name(worst).unwrap_or_default().to_string(),
+                worst_pnl,
             },
-            "health": health,
-        });
-        println!("{}", serde_json::to_string_pretty(&report)?);
+            historical: HistoricalSummary {
+                confidence: confidence.level(),
+                scenarios: hist_pnl.len(),
+                attribution: &attribution,
+            },
+            monte_carlo: &mc,
+            margin: MarginSummary {
+                capital_efficiency: &report,
+                isolated: &isolated,
+                cross: &cross,
+                portfolio_grid: &grid,
+                expected_shortfall: &es,
+            },
+            health: &health,
+        };
+        print!("{}", common::to_pretty_json(&report)?);
     }
     Ok(())
+}
+
+/// The `--json` report (`examples/data/report.json`; fields in
+/// `docs/json_format.md`).
+#[derive(Serialize)]
+struct Report<'a> {
+    format_version: u32,
+    account: &'a AccountId,
+    as_of: Timestamp,
+    positions: Vec<PositionLine>,
+    greeks: &'a PortfolioGreeks,
+    stress_grid: StressSummary,
+    historical: HistoricalSummary<'a>,
+    monte_carlo: &'a MonteCarloRisk,
+    margin: MarginSummary<'a>,
+    health: &'a AccountHealth,
+}
+
+/// A position with the Greeks of one unit of its instrument.
+#[derive(Serialize)]
+struct PositionLine {
+    instrument: InstrumentId,
+    quantity: f64,
+    multiplier: f64,
+    unit_greeks: InstrumentGreeks,
+}
+
+/// The stress grid's worst scenario.
+#[derive(Serialize)]
+struct StressSummary {
+    scenarios: usize,
+    worst_scenario: usize,
+    worst_scenario_name: String,
+    worst_pnl: f64,
+}
+
+/// Historical VaR/ES with Euler attribution.
+#[derive(Serialize)]
+struct HistoricalSummary<'a> {
+    confidence: f64,
+    scenarios: usize,
+    attribution: &'a RiskAttribution,
+}
+
+/// Margin under every methodology.
+#[derive(Serialize)]
+struct MarginSummary<'a> {
+    capital_efficiency: &'a CapitalEfficiency,
+    isolated: &'a IsolatedMargin,
+    cross: &'a CrossMargin,
+    portfolio_grid: &'a GridMargin,
+    expected_shortfall: &'a EsMargin,
 }
 
 /// Spot correlation of the Monte Carlo scenarios.
@@ -393,7 +460,6 @@ const MC_CORRELATION: f64 = 0.75;
 fn mc_generator(
     market: &MarketSnapshot,
     underlyings: &[UnderlyingId],
-    paths: usize,
 ) -> Result<MonteCarloGenerator, Box<dyn std::error::Error>> {
     let month = 30.0 / 365.0;
     let mut factors = Vec::new();
@@ -410,13 +476,9 @@ fn mc_generator(
     let correlation: Vec<f64> = (0..n * n)
         .map(|k| if k / n == k % n { 1.0 } else { MC_CORRELATION })
         .collect();
-    let config = MonteCarloConfig::new(
-        20_261_125,
-        paths,
-        YearFraction::from_days(1.0, DayBasis::Calendar365)?,
-    )?;
+    // (examples/data/monte_carlo_config.json)
     Ok(MonteCarloGenerator::new(
-        config,
+        common::report_monte_carlo_config()?,
         factors,
         &CorrelationMatrix::new(n, correlation)?,
     )?)
@@ -451,12 +513,9 @@ fn proxy_history(
         scales.push(m.vol().atm_volatility(month, m.forward(month)) / realised);
         histories.push(PriceHistory::new(RiskFactor::Spot(u.clone()), closes)?);
     }
-    let one_day = YearFraction::from_days(1.0, DayBasis::Calendar365)?;
-    let raw = historical_scenarios(
-        &histories,
-        None,
-        &HistoricalConfig::new(1, ReturnKind::Log, one_day)?,
-    )?;
+    // (examples/data/historical_config.json)
+    let config = common::report_historical_config()?;
+    let raw = historical_scenarios(&histories, None, &config)?;
     let n = raw.n_factors();
     let sizes: Vec<f64> = raw
         .sizes()
@@ -464,5 +523,9 @@ fn proxy_history(
         .enumerate()
         .map(|(k, s)| s * scales.get(k % n).copied().unwrap_or(1.0))
         .collect();
-    Ok(ScenarioSet::new(raw.factors().to_vec(), sizes, one_day)?)
+    Ok(ScenarioSet::new(
+        raw.factors().to_vec(),
+        sizes,
+        config.horizon(),
+    )?)
 }

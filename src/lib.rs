@@ -220,3 +220,8 @@ pub mod _design {}
 /// Margin and collateral methodology: formulas, defaults and sources (docs/methodology.md).
 #[doc = include_str!("../docs/methodology.md")]
 pub mod _methodology {}
+
+/// The JSON data format: documents, versions, fields and units, errors (docs/json_format.md).
+#[cfg(feature = "serde")]
+#[doc = include_str!("../docs/json_format.md")]
+pub mod _json_format {}

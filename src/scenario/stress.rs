@@ -261,7 +261,11 @@ pub enum GridScope {
 /// # Ok::<(), portfolio_margin::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(Serialize, Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct StressGrid {
     spot: GridAxis,
     vol: GridAxis,
