@@ -18,21 +18,32 @@
 //! takes everything that does not depend on the scenario out of the loop.
 //!
 //! Out-of-the-money prices that would lose more than six bits to
-//! cancellation, and the Greeks of those options, are recomputed by the
-//! scalar kernel [`crate::black_scholes`] in a second pass, so every value
-//! keeps a relative error below 1e-13 (Greeks: a few ulp of the scalar
-//! kernel's).
+//! cancellation are recomputed through the normalised Black function (and
+//! an option with a non-finite output by the scalar kernel
+//! [`crate::black_scholes`]) in a second pass, so every value keeps a
+//! relative error below 1e-13 (Greeks: a few ulp of the scalar kernel's).
+//! The second pass runs block by block, right after the vector pass over
+//! the block, while its inputs and outputs are still in cache.
+//!
+//! A batch larger than the cache streams from main memory: the kernel
+//! reads its seven input columns in one loop and writes its six output
+//! columns in one loop, cache line by cache line, so that every stream
+//! advances together and the hardware prefetchers keep up (see
+//! `staged_kernel`).
 
 use crate::error::{Error, Result};
 use crate::greeks::Greeks;
 use crate::instrument::{OptionKind, OptionModel};
 use crate::math::fast;
 use crate::pricing::{BsInputs, black_scholes};
+#[cfg(feature = "rayon")]
+use rayon::prelude::*;
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// Options per parallel work item; also the unit of the run-time SIMD
-/// dispatch.
+/// dispatch and of the second pass (4096 options: 416 KiB of inputs and
+/// outputs, within a core's L2 cache when the pass over them starts).
 const BLOCK: usize = 4096;
 /// Below this many options the batch runs on the calling thread.
 #[cfg(feature = "rayon")]
@@ -248,15 +259,51 @@ impl OptionBatch {
     /// [`Error::NonFiniteResult`] if any output is not finite (not expected
     /// for inputs inside [`BsInputs`]' domain; checked all the same).
     pub fn greeks(&self, out: &mut GreeksBatch) -> Result<()> {
-        let n = self.len();
-        out.resize(n);
-        // Options the kernel did not mark are finite by construction: a
-        // non-finite Greek makes it mark the option.
-        if self.run(out) {
-            self.fix_up(out)
-        } else {
-            Ok(())
+        out.resize(self.len());
+        let GreeksBatch {
+            value,
+            delta,
+            gamma,
+            vega,
+            theta,
+            rho,
+        } = out;
+        let blocks = value
+            .chunks_mut(BLOCK)
+            .zip(delta.chunks_mut(BLOCK))
+            .zip(gamma.chunks_mut(BLOCK))
+            .zip(vega.chunks_mut(BLOCK))
+            .zip(theta.chunks_mut(BLOCK))
+            .zip(rho.chunks_mut(BLOCK))
+            .map(|(((((value, delta), gamma), vega), theta), rho)| OutBlock {
+                value,
+                delta,
+                gamma,
+                vega,
+                theta,
+                rho,
+            });
+        #[cfg(feature = "rayon")]
+        if self.parallel() {
+            // Split the output columns into per-block views first, then
+            // hand whole blocks to the pool.
+            let mut blocks: Vec<OutBlock<'_>> = blocks.collect();
+            let per_task = blocks_per_task(blocks.len());
+            return blocks
+                .par_chunks_mut(per_task)
+                .enumerate()
+                .map(|(task, blocks)| {
+                    blocks.iter_mut().enumerate().try_for_each(|(j, block)| {
+                        self.block_greeks((task * per_task + j) * BLOCK, block)
+                    })
+                })
+                // `and` keeps the first error in option order, as the
+                // serial loop does.
+                .reduce(|| Ok(()), Result::and);
         }
+        blocks
+            .enumerate()
+            .try_for_each(|(b, mut block)| self.block_greeks(b * BLOCK, &mut block))
     }
 
     /// Values only (no Greeks) of every option into `out`, resized to fit.
@@ -271,142 +318,85 @@ impl OptionBatch {
             out.clear();
             out.resize(n, 0.0);
         }
-        if !self.run_values(out) {
+        #[cfg(feature = "rayon")]
+        if self.parallel() {
+            let per_task = BLOCK * blocks_per_task(n.div_ceil(BLOCK));
+            return out
+                .par_chunks_mut(per_task)
+                .enumerate()
+                .map(|(task, values)| {
+                    values
+                        .chunks_mut(BLOCK)
+                        .enumerate()
+                        .try_for_each(|(j, v)| self.block_values(task * per_task + j * BLOCK, v))
+                })
+                .reduce(|| Ok(()), Result::and);
+        }
+        out.chunks_mut(BLOCK)
+            .enumerate()
+            .try_for_each(|(b, v)| self.block_values(b * BLOCK, v))
+    }
+
+    /// True if the batch is large enough to split over a pool of more than
+    /// one thread (a pool of one runs the serial loop: same results, no
+    /// task overhead).
+    #[cfg(feature = "rayon")]
+    fn parallel(&self) -> bool {
+        self.len() >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1
+    }
+
+    /// The vector pass over the block of options `lo..lo + out.value.len()`,
+    /// then its second pass, while the block's inputs and outputs are still
+    /// in cache.
+    fn block_greeks(&self, lo: usize, out: &mut OutBlock<'_>) -> Result<()> {
+        let hi = lo + out.value.len();
+        if dispatch::<true>(&self.columns(lo, hi), out) {
+            self.fix_up(lo, out)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// [`OptionBatch::block_greeks`] for values only.
+    fn block_values(&self, lo: usize, value: &mut [f64]) -> Result<()> {
+        let hi = lo + value.len();
+        let mut block = OutBlock {
+            value,
+            delta: &mut [],
+            gamma: &mut [],
+            vega: &mut [],
+            theta: &mut [],
+            rho: &mut [],
+        };
+        if !dispatch::<false>(&self.columns(lo, hi), &mut block) {
             return Ok(());
         }
-        for i in marked(out) {
-            let v = self.accurate_value(i);
+        for j in marked(block.value) {
+            let v = self.accurate_value(lo + j);
             if !v.is_finite() {
                 return Err(Error::NonFiniteResult {
                     what: "batch value",
                     value: v,
                 });
             }
-            out[i] = v;
+            block.value[j] = v;
         }
         Ok(())
     }
 
-    fn run_values(&self, out: &mut [f64]) -> bool {
-        let block_of = |lo: usize, value: &mut [f64]| {
-            let mut block = OutBlock {
-                value,
-                delta: &mut [],
-                gamma: &mut [],
-                vega: &mut [],
-                theta: &mut [],
-                rho: &mut [],
-            };
-            let hi = lo + block.value.len();
-            dispatch::<false>(&self.columns(lo, hi), &mut block)
-        };
-        #[cfg(feature = "rayon")]
-        if self.len() >= PARALLEL_THRESHOLD {
-            use rayon::prelude::*;
-            let per_task = BLOCK
-                * self
-                    .len()
-                    .div_ceil(BLOCK)
-                    .div_ceil(4 * rayon::current_num_threads())
-                    .max(1);
-            return out
-                .par_chunks_mut(per_task)
-                .enumerate()
-                .map(|(task, v)| {
-                    v.chunks_mut(BLOCK)
-                        .enumerate()
-                        .fold(false, |flagged, (b, v)| {
-                            flagged | block_of(task * per_task + b * BLOCK, v)
-                        })
-                })
-                .reduce(|| false, |a, b| a | b);
-        }
-        out.chunks_mut(BLOCK)
-            .enumerate()
-            .fold(false, |flagged, (b, v)| flagged | block_of(b * BLOCK, v))
-    }
-
-    /// The vector pass; true if any block flagged an output to redo.
-    fn run(&self, out: &mut GreeksBatch) -> bool {
-        #[cfg(feature = "rayon")]
-        if self.len() >= PARALLEL_THRESHOLD {
-            use rayon::prelude::*;
-            let GreeksBatch {
-                value,
-                delta,
-                gamma,
-                vega,
-                theta,
-                rho,
-            } = out;
-            // Split the output columns into per-block views first, then
-            // hand whole blocks to the pool.
-            let mut blocks: Vec<OutBlock<'_>> = value
-                .chunks_mut(BLOCK)
-                .zip(delta.chunks_mut(BLOCK))
-                .zip(gamma.chunks_mut(BLOCK))
-                .zip(vega.chunks_mut(BLOCK))
-                .zip(theta.chunks_mut(BLOCK))
-                .zip(rho.chunks_mut(BLOCK))
-                .map(|(((((value, delta), gamma), vega), theta), rho)| OutBlock {
-                    value,
-                    delta,
-                    gamma,
-                    vega,
-                    theta,
-                    rho,
-                })
-                .collect();
-            // A few large tasks per thread: the pool's per-task overhead is
-            // far above the cost of a block on small virtual machines.
-            let per_task = blocks
-                .len()
-                .div_ceil(4 * rayon::current_num_threads())
-                .max(1);
-            return blocks
-                .par_chunks_mut(per_task)
-                .enumerate()
-                .map(|(task, blocks)| {
-                    let mut flagged = false;
-                    for (j, block) in blocks.iter_mut().enumerate() {
-                        let lo = (task * per_task + j) * BLOCK;
-                        flagged |=
-                            dispatch::<true>(&self.columns(lo, lo + block.value.len()), block);
-                    }
-                    flagged
-                })
-                .reduce(|| false, |a, b| a | b);
-        }
-        let n = self.len();
-        let mut flagged = false;
-        let mut lo = 0;
-        while lo < n {
-            let hi = (lo + BLOCK).min(n);
-            let mut block = OutBlock {
-                value: &mut out.value[lo..hi],
-                delta: &mut out.delta[lo..hi],
-                gamma: &mut out.gamma[lo..hi],
-                vega: &mut out.vega[lo..hi],
-                theta: &mut out.theta[lo..hi],
-                rho: &mut out.rho[lo..hi],
-            };
-            flagged |= dispatch::<true>(&self.columns(lo, hi), &mut block);
-            lo = hi;
-        }
-        flagged
-    }
-
-    /// Recomputes, with the scalar kernel, the options the vector pass
+    /// The second pass over the block of options starting at `lo`:
+    /// recomputes, with the scalar kernel, the options the vector pass
     /// marked (NaN value): out-of-the-money prices whose direct formula
     /// cancels, or any non-finite output.
-    fn fix_up(&self, out: &mut GreeksBatch) -> Result<()> {
-        for i in marked(&out.value) {
+    fn fix_up(&self, lo: usize, out: &mut OutBlock<'_>) -> Result<()> {
+        for j in marked(out.value) {
+            let i = lo + j;
             let vector_greeks = [
-                out.delta[i],
-                out.gamma[i],
-                out.vega[i],
-                out.theta[i],
-                out.rho[i],
+                out.delta[j],
+                out.gamma[j],
+                out.vega[j],
+                out.theta[j],
+                out.rho[j],
             ];
             if vector_greeks.iter().all(|g| g.is_finite()) {
                 // Only the price cancelled: the Greeks of the vector pass
@@ -418,10 +408,10 @@ impl OptionBatch {
                         value,
                     });
                 }
-                out.value[i] = value;
+                out.value[j] = value;
                 if self.code[i].abs() > 1.5 {
                     // Black-76 rho is -T V.
-                    out.rho[i] = -self.years[i] * value;
+                    out.rho[j] = -self.years[i] * value;
                 }
                 continue;
             }
@@ -439,12 +429,12 @@ impl OptionBatch {
                     value: *bad,
                 });
             }
-            out.value[i] = g.value;
-            out.delta[i] = g.delta;
-            out.gamma[i] = g.gamma;
-            out.vega[i] = g.vega;
-            out.theta[i] = g.theta;
-            out.rho[i] = g.rho;
+            out.value[j] = g.value;
+            out.delta[j] = g.delta;
+            out.gamma[j] = g.gamma;
+            out.vega[j] = g.vega;
+            out.theta[j] = g.theta;
+            out.rho[j] = g.rho;
         }
         Ok(())
     }
@@ -497,6 +487,14 @@ fn marked(values: &[f64]) -> Vec<usize> {
         }
     }
     found
+}
+
+/// Blocks per rayon task: a few large tasks per thread, since the pool's
+/// per-task overhead is far above the cost of a block on small virtual
+/// machines.
+#[cfg(feature = "rayon")]
+fn blocks_per_task(blocks: usize) -> usize {
+    blocks.div_ceil(4 * rayon::current_num_threads()).max(1)
 }
 
 struct Columns<'a> {
@@ -669,7 +667,7 @@ fn block_with<const GREEKS: bool>(input: &Columns<'_>, out: &mut OutBlock<'_>, s
 }
 
 thread_local! {
-    /// Each thread's [`Scratch`], created on first use: zeroing 24 KiB per
+    /// Each thread's [`Scratch`], created on first use: zeroing 18 KiB per
     /// call would cost more than the kernel on a small batch.
     static SCRATCH: std::cell::RefCell<Option<Box<Scratch>>> =
         const { std::cell::RefCell::new(None) };
@@ -690,9 +688,7 @@ fn values_body<const FMA: bool>(
     scratch: &mut Scratch,
 ) -> bool {
     let mut flagged = false;
-    let mut lo = 0;
-    while lo < value.len() {
-        let hi = (lo + LANES).min(value.len());
+    for (lo, hi) in sub_blocks(value) {
         let mut none: [&mut [f64]; 5] = [&mut [], &mut [], &mut [], &mut [], &mut []];
         flagged |= staged_kernel::<false, FMA>(
             &input.slice(lo, hi),
@@ -700,7 +696,6 @@ fn values_body<const FMA: bool>(
             &mut none,
             scratch,
         );
-        lo = hi;
     }
     flagged
 }
@@ -712,9 +707,7 @@ fn block_body<const FMA: bool>(
     scratch: &mut Scratch,
 ) -> bool {
     let mut flagged = false;
-    let mut lo = 0;
-    while lo < out.value.len() {
-        let hi = (lo + LANES).min(out.value.len());
+    for (lo, hi) in sub_blocks(out.value) {
         let mut greeks = [
             &mut out.delta[lo..hi],
             &mut out.gamma[lo..hi],
@@ -728,16 +721,48 @@ fn block_body<const FMA: bool>(
             &mut greeks,
             scratch,
         );
-        lo = hi;
     }
     flagged
 }
 
-/// The columns [`staged_kernel`] works in: local copies of the inputs,
-/// intermediate results and outputs of one sub-block. One per thread
+/// The sub-blocks `(lo, hi)` of at most [`LANES`] options that
+/// [`staged_kernel`] takes a block in. The first is shortened so that the
+/// others start on a 64-byte cache line of the value column (and of every
+/// column aligned alike, as columns of one size from one allocator are): no
+/// output cache line is then written half by one sub-block and half by the
+/// next, which costs a second trip to memory when the batch does not fit in
+/// the cache (measured: about 10% of the time per option on a batch of
+/// 1,000,000). The kernel works option by option, so where a sub-block
+/// starts has no effect on the results.
+#[inline(always)]
+fn sub_blocks(value: &[f64]) -> impl Iterator<Item = (usize, usize)> + use<> {
+    let n = value.len();
+    // `align_offset` may decline (usize::MAX); only speed depends on it.
+    let head = value.as_ptr().align_offset(64);
+    let first = if head == 0 || head >= LANES {
+        LANES
+    } else {
+        head
+    };
+    let mut lo = 0;
+    std::iter::from_fn(move || {
+        if lo >= n {
+            return None;
+        }
+        let hi = (lo + if lo == 0 { first } else { LANES }).min(n);
+        let range = (lo, hi);
+        lo = hi;
+        Some(range)
+    })
+}
+
+/// The columns [`staged_kernel`] works in: local copies of the inputs and
+/// intermediate results of one sub-block (the outputs go straight to the
+/// caller's columns). One per thread
 /// ([`with_scratch`]), reused by every sub-block, which overwrites the lanes
 /// it uses before reading them (so results never depend on what a previous
-/// call left).
+/// call left). Aligned to a cache line, like every column in it.
+#[repr(align(64))]
 struct Scratch {
     code: [f64; LANES],
     s: [f64; LANES],
@@ -747,6 +772,7 @@ struct Scratch {
     r: [f64; LANES],
     b: [f64; LANES],
     sqrt_t: [f64; LANES],
+    moneyness: [f64; LANES],
     sd: [f64; LANES],
     d1: [f64; LANES],
     d2: [f64; LANES],
@@ -756,8 +782,6 @@ struct Scratch {
     e2: [f64; LANES],
     cdf1: [f64; LANES],
     cdf2: [f64; LANES],
-    value: [f64; LANES],
-    greeks: [[f64; LANES]; 5],
 }
 
 impl Scratch {
@@ -773,6 +797,7 @@ impl Scratch {
             r: Z,
             b: Z,
             sqrt_t: Z,
+            moneyness: Z,
             sd: Z,
             d1: Z,
             d2: Z,
@@ -782,23 +807,25 @@ impl Scratch {
             e2: Z,
             cdf1: Z,
             cdf2: Z,
-            value: Z,
-            greeks: [Z; 5],
         }
     }
 }
 
-/// Options handled by one pass of [`staged_kernel`]: its columns (24 of
-/// them, 8 bytes x `LANES` each) stay in the L1 cache.
+/// Options handled by one pass of [`staged_kernel`]: its scratch columns
+/// (18 of them, 8 bytes x `LANES` each, 18 KiB) stay in the L1 cache with
+/// room for the input and output lines in flight. 64 and 256 measured no
+/// faster on a batch from main memory, and 256 is slower on a batch in
+/// cache.
 const LANES: usize = 128;
 
 /// The kernel on up to [`LANES`] options, as a sequence of short loops
-/// (logarithm, discount factors, Gaussian exponential, the normal CDF at
-/// `d1` and `d2`, then the Greeks). Each loop body is short, so the processor overlaps many
-/// iterations; one long body would be bound by the latency of its
-/// polynomial chains. Writes `[delta, gamma, vega, theta, rho]` into
-/// `greeks` when `GREEKS`. The value is NaN where the scalar kernel must
-/// redo the option; returns true if there is any such option.
+/// (copy of the inputs, logarithm, discount factors, Gaussian exponential,
+/// the normal CDF at `d1` and `d2`, then the value and Greeks). Each loop
+/// body is short, so the processor overlaps many iterations; one long body
+/// would be bound by the latency of its polynomial chains. Writes
+/// `[delta, gamma, vega, theta, rho]` into `greeks` when `GREEKS`. The
+/// value is NaN where the second pass must redo the option; returns true if
+/// there is any such option.
 #[inline(always)]
 fn staged_kernel<const GREEKS: bool, const FMA: bool>(
     input: &Columns<'_>,
@@ -807,17 +834,41 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
     w: &mut Scratch,
 ) -> bool {
     let n = value.len();
-    // Copy the inputs into local columns first, one stream at a time. The
-    // caller's columns are separate allocations that are often page
-    // aligned alike; reading all of them element by element would map them
-    // to the same L1 sets and thrash the cache.
-    w.code[..n].copy_from_slice(&input.code[..n]);
-    w.s[..n].copy_from_slice(&input.underlying[..n]);
-    w.k[..n].copy_from_slice(&input.strike[..n]);
-    w.t[..n].copy_from_slice(&input.years[..n]);
-    w.vol[..n].copy_from_slice(&input.vol[..n]);
-    w.r[..n].copy_from_slice(&input.rate[..n]);
-    w.b[..n].copy_from_slice(&input.carry[..n]);
+    // Copy the inputs into local columns first, all seven in one loop. The
+    // loops below read each input several times: from the caller's
+    // columns, separate allocations often page aligned alike, they would
+    // map to the same L1 sets and thrash the cache. One loop over all seven
+    // streams (not one stream after another) keeps every stream moving at
+    // once, the pattern the hardware prefetchers follow when the batch
+    // comes from main memory: copied stream by stream, a batch too large
+    // for the cache ran about 1.5 times slower.
+    let inputs = (
+        &input.code[..n],
+        &input.underlying[..n],
+        &input.strike[..n],
+        &input.years[..n],
+        &input.vol[..n],
+        &input.rate[..n],
+        &input.carry[..n],
+    );
+    let copies = (
+        &mut w.code[..n],
+        &mut w.s[..n],
+        &mut w.k[..n],
+        &mut w.t[..n],
+        &mut w.vol[..n],
+        &mut w.r[..n],
+        &mut w.b[..n],
+    );
+    for i in 0..n {
+        copies.0[i] = inputs.0[i];
+        copies.1[i] = inputs.1[i];
+        copies.2[i] = inputs.2[i];
+        copies.3[i] = inputs.3[i];
+        copies.4[i] = inputs.4[i];
+        copies.5[i] = inputs.5[i];
+        copies.6[i] = inputs.6[i];
+    }
     let Scratch {
         code,
         s,
@@ -827,6 +878,7 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
         r,
         b,
         sqrt_t,
+        moneyness,
         sd,
         d1,
         d2,
@@ -836,13 +888,12 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
         e2,
         cdf1,
         cdf2,
-        value: out_value,
-        greeks: out,
     } = w;
     for i in 0..n {
         sqrt_t[i] = t[i].sqrt();
         sd[i] = (vol[i] * sqrt_t[i]).max(f64::MIN_POSITIVE);
-        let x = fast::madd::<FMA>(b[i], t[i], fast::ln_with::<FMA>(s[i] / k[i]));
+        moneyness[i] = s[i] / k[i];
+        let x = fast::madd::<FMA>(b[i], t[i], fast::ln_with::<FMA>(moneyness[i]));
         d1[i] = x / sd[i] + 0.5 * sd[i];
         d2[i] = d1[i] - sd[i];
     }
@@ -854,7 +905,7 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
         // exp(-d2^2/2) = exp(-d1^2/2) F/K: one exponential serves both
         // densities. It is taken at the smaller |d|, so the other density is
         // a product that can only underflow, never overflow.
-        let forward_over_strike = (s[i] / k[i]) * growth[i];
+        let forward_over_strike = moneyness[i] * growth[i];
         let d1_nearer = d1[i].abs() <= d2[i].abs();
         let e_near = exp_neg_half_square::<FMA>(d1[i].abs().min(d2[i].abs()));
         let ratio = if d1_nearer {
@@ -870,6 +921,27 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
         let phi = if code[i] > 0.0 { 1.0 } else { -1.0 };
         (cdf1[i], cdf2[i]) = norm_cdf_pair_given_exp::<FMA>(phi * d1[i], e1[i], phi * d2[i], e2[i]);
     }
+    // The last loop writes the caller's output columns directly, all six
+    // streams at once, each cache line in one go.
+    let value = &mut value[..n];
+    let [delta_out, gamma_out, vega_out, theta_out, rho_out] = greeks;
+    let (delta_out, gamma_out, vega_out, theta_out, rho_out) = if GREEKS {
+        (
+            &mut delta_out[..n],
+            &mut gamma_out[..n],
+            &mut vega_out[..n],
+            &mut theta_out[..n],
+            &mut rho_out[..n],
+        )
+    } else {
+        (
+            &mut [][..],
+            &mut [][..],
+            &mut [][..],
+            &mut [][..],
+            &mut [][..],
+        )
+    };
     let mut flagged = false;
     for i in 0..n {
         let phi = if code[i] > 0.0 { 1.0 } else { -1.0 };
@@ -898,23 +970,17 @@ fn staged_kernel<const GREEKS: bool, const FMA: bool>(
             };
             // The sum is non-finite if any term is.
             all_finite = (naive + delta + gamma + vega + theta + rho).is_finite();
-            out[0][i] = delta;
-            out[1][i] = gamma;
-            out[2][i] = vega;
-            out[3][i] = theta;
-            out[4][i] = rho;
+            delta_out[i] = delta;
+            gamma_out[i] = gamma;
+            vega_out[i] = vega;
+            theta_out[i] = theta;
+            rho_out[i] = rho;
         }
         // NaN marks the option for the scalar pass: cancellation, or a
         // non-finite output.
         let redo = !keeps_digits || !all_finite;
-        out_value[i] = if redo { f64::NAN } else { naive };
+        value[i] = if redo { f64::NAN } else { naive };
         flagged |= redo;
-    }
-    value.copy_from_slice(&out_value[..n]);
-    if GREEKS {
-        for (dst, src) in greeks.iter_mut().zip(out.iter()) {
-            dst.copy_from_slice(&src[..n]);
-        }
     }
     flagged
 }
