@@ -994,7 +994,92 @@ enum Direction {
 /// USDC balance.
 const ENTRY: f64 = 100_000.0;
 
-/// A directional account at BTC spot `spot`, its health against a fixed
+/// A directional account at BTC spot `spot`: `coins` BTC held (long) or
+/// borrowed (short), `cash` USDC plus the perpetuals' variation margin
+/// since [`ENTRY`], `perps` perpetuals and `options` long calls (long) or
+/// puts (short) struck at 100 000.
+struct Directional {
+    market: MarketSnapshot,
+    instruments: InstrumentSet,
+    book: Portfolio,
+    policy: CollateralPolicy,
+    balances: [Balance; 2],
+}
+
+impl Directional {
+    fn new(
+        direction: Direction,
+        spot: f64,
+        coins: f64,
+        cash: f64,
+        perps: f64,
+        options: f64,
+    ) -> Self {
+        let market = market_at(spot, 4_000.0);
+        let sign = match direction {
+            Direction::Long => 1.0,
+            Direction::Short => -1.0,
+        };
+        let kind = match direction {
+            Direction::Long => OptionKind::Call,
+            Direction::Short => OptionKind::Put,
+        };
+        let expiry = Timestamp::from_ymd_hms(2026, 12, 25, 8, 0, 0).unwrap();
+        let mut instruments = InstrumentSet::new();
+        instruments
+            .insert(
+                iid("PERP"),
+                Instrument::Perpetual(PerpetualContract::new(uid("BTC"))),
+            )
+            .unwrap();
+        instruments
+            .insert(
+                iid("OPT"),
+                Instrument::Option(
+                    OptionContract::new(uid("BTC"), kind, 100_000.0, expiry).unwrap(),
+                ),
+            )
+            .unwrap();
+        let mut positions = Vec::new();
+        if perps > 0.0 {
+            positions.push(Position::new(iid("PERP"), sign * perps));
+        }
+        if options > 0.0 {
+            positions.push(Position::new(iid("OPT"), options));
+        }
+        let book = Portfolio::new(AccountId::new("p"), positions, &instruments).unwrap();
+        let btc = HaircutPolicy::new(
+            VolatilityHaircut::with_defaults(VolatilitySource::MarketAtm).unwrap(),
+            tiers(&[(0.0, 0.0), (2e5, 0.05), (5e5, 0.15)]),
+            BorrowUplift::MirrorHaircut,
+        )
+        .unwrap();
+        let policy = CollateralPolicy::new(id("USDC"), vec![usdc(), coin("BTC", btc)]).unwrap();
+        let balances = [
+            Balance::new(id("BTC"), sign * coins),
+            Balance::new(id("USDC"), cash + sign * perps * (spot - ENTRY)),
+        ];
+        Directional {
+            market,
+            instruments,
+            book,
+            policy,
+            balances,
+        }
+    }
+
+    fn account(&self) -> Account<'_> {
+        Account {
+            balances: &self.balances,
+            portfolio: &self.book,
+            instruments: &self.instruments,
+            market: &self.market,
+            policy: &self.policy,
+        }
+    }
+}
+
+/// A directional account's health (see [`Directional`]) against a fixed
 /// maintenance margin of 2000 per perpetual and 500 per option contract.
 fn directional_health(
     direction: Direction,
@@ -1004,55 +1089,9 @@ fn directional_health(
     perps: f64,
     options: f64,
 ) -> AccountHealth {
-    let m = market_at(spot, 4_000.0);
-    let sign = match direction {
-        Direction::Long => 1.0,
-        Direction::Short => -1.0,
-    };
-    let kind = match direction {
-        Direction::Long => OptionKind::Call,
-        Direction::Short => OptionKind::Put,
-    };
-    let expiry = Timestamp::from_ymd_hms(2026, 12, 25, 8, 0, 0).unwrap();
-    let mut set = InstrumentSet::new();
-    set.insert(
-        iid("PERP"),
-        Instrument::Perpetual(PerpetualContract::new(uid("BTC"))),
-    )
-    .unwrap();
-    set.insert(
-        iid("OPT"),
-        Instrument::Option(OptionContract::new(uid("BTC"), kind, 100_000.0, expiry).unwrap()),
-    )
-    .unwrap();
-    let mut positions = Vec::new();
-    if perps > 0.0 {
-        positions.push(Position::new(iid("PERP"), sign * perps));
-    }
-    if options > 0.0 {
-        positions.push(Position::new(iid("OPT"), options));
-    }
-    let book = Portfolio::new(AccountId::new("p"), positions, &set).unwrap();
-    let btc = HaircutPolicy::new(
-        VolatilityHaircut::with_defaults(VolatilitySource::MarketAtm).unwrap(),
-        tiers(&[(0.0, 0.0), (2e5, 0.05), (5e5, 0.15)]),
-        BorrowUplift::MirrorHaircut,
-    )
-    .unwrap();
-    let policy = CollateralPolicy::new(id("USDC"), vec![usdc(), coin("BTC", btc)]).unwrap();
-    let balances = [
-        Balance::new(id("BTC"), sign * coins),
-        Balance::new(id("USDC"), cash + sign * perps * (spot - ENTRY)),
-    ];
-    let account = Account {
-        balances: &balances,
-        portfolio: &book,
-        instruments: &set,
-        market: &m,
-        policy: &policy,
-    };
+    let d = Directional::new(direction, spot, coins, cash, perps, options);
     let margin = MarginRequirement::new(2.0 * (2_000.0 * perps + 500.0 * options), 0.5).unwrap();
-    account_health(&account, margin, &HealthBands::default()).unwrap()
+    account_health(&d.account(), margin, &HealthBands::default()).unwrap()
 }
 
 fn config() -> ProptestConfig {
@@ -1102,6 +1141,61 @@ proptest! {
             "factor {:?} > {:?}", bad.health_factor, good.health_factor);
         prop_assert!(bad.status >= good.status, "status {:?} < {:?}", bad.status, good.status);
         prop_assert!(bad.deposit_to_healthy + slack >= good.deposit_to_healthy);
+    }
+
+    /// Along a path of prices moving step by step against a directional
+    /// book, health never improves. Against a fixed margin, equity, health
+    /// factor and status fall at every step. With the margin recomputed at
+    /// every price (a SPAN grid: each scenario's loss counted at its cover),
+    /// equity and equity above initial margin (what may be withdrawn,
+    /// before its floor at 0) fall at every step: equity less a scenario's
+    /// covered loss is the book valued in that scenario, monotone in the
+    /// price. The health factor against a recomputed margin need not fall:
+    /// a long perpetual's grid margin shrinks with its price, so a
+    /// well-funded account's factor rises as the price falls.
+    #[test]
+    fn health_falls_step_by_step_along_an_adverse_path(
+        start in 40_000.0f64..200_000.0,
+        steps in prop::collection::vec(0.0f64..0.08, 1..10),
+        coins in 0.0f64..8.0,
+        cash in -300_000.0f64..300_000.0,
+        perps in 0.0f64..5.0,
+        options in 0.0f64..20.0,
+        long in any::<bool>(),
+    ) {
+        let direction = if long { Direction::Long } else { Direction::Short };
+        let fixed = MarginRequirement::new(2.0 * (2_000.0 * perps + 500.0 * options), 0.5).unwrap();
+        let bands = HealthBands::default();
+        let span = GridPolicy::cme_span_16(0.1, 0.05).unwrap();
+        let mut spot = start;
+        let mut previous: Option<(AccountHealth, f64)> = None;
+        for k in 0..=steps.len() {
+            if k > 0 {
+                let step = steps[k - 1];
+                spot *= if long { 1.0 - step } else { 1.0 + step };
+            }
+            let d = Directional::new(direction, spot, coins, cash, perps, options);
+            let account = d.account();
+            let health = account_health(&account, fixed, &bands).unwrap();
+            let engine = GridMarginEngine::new(&d.instruments, &d.market, span.clone()).unwrap();
+            let grid = engine.requirement(&engine.account(&d.book).unwrap()).unwrap();
+            let recomputed = account_health(&account, grid, &bands).unwrap();
+            prop_assert_eq!(recomputed.equity, health.equity);
+            let excess = recomputed.equity - grid.initial();
+            if let Some((before, before_excess)) = &previous {
+                let slack = MONOTONE_REL_TOL * (before.equity.abs() + grid.initial()).max(1.0);
+                prop_assert!(health.equity <= before.equity + slack,
+                    "step {k} to {spot}: equity {} > {}", health.equity, before.equity);
+                prop_assert!(factor_le(health.health_factor, before.health_factor),
+                    "step {k} to {spot}: factor {:?} > {:?}", health.health_factor, before.health_factor);
+                prop_assert!(health.status >= before.status,
+                    "step {k} to {spot}: status {:?} < {:?}", health.status, before.status);
+                prop_assert!(excess <= before_excess + slack,
+                    "step {k} to {spot}: equity over grid margin {excess} > {before_excess}");
+                prop_assert!(recomputed.withdrawable <= before_excess.max(0.0) + slack);
+            }
+            previous = Some((health, excess));
+        }
     }
 
     /// Extreme balances, prices and margins give finite outputs or a typed

@@ -1,12 +1,14 @@
 //! Same inputs and seed, same bits: Monte Carlo scenarios, Monte Carlo
-//! VaR/ES, historical VaR/ES, risk arrays and batch Greeks are compared with
-//! `f64::to_bits` across repeated runs and (with the `rayon` feature) on
-//! 1-, 2- and 4-thread pools.
+//! VaR/ES, historical VaR/ES, risk arrays, batch Greeks, ES margin (Monte
+//! Carlo and historical P&L), grid margin (batch and breakdown) and
+//! isolated and cross margin are compared with `f64::to_bits` across
+//! repeated runs and (with the `rayon` feature) on 1-, 2- and 4-thread
+//! pools.
 //!
 //! Sizes are chosen to exercise the parallel paths (several Monte Carlo
 //! chunks, more instruments than threads, an option batch above the batch
-//! kernel's parallel threshold) while the file runs in about a second in
-//! release.
+//! kernel's parallel threshold, a margin batch above rayon's split length)
+//! while the file runs in a few seconds in release.
 
 use portfolio_margin::*;
 
@@ -431,5 +433,267 @@ fn portfolio_greeks_are_bit_identical() {
             b.extend(bits(&[g.value, g.cash_delta, g.cash_gamma_per_pct]));
             b
         },
+    );
+}
+
+/// Every number of an ES margin, in bits.
+fn es_bits(m: &EsMargin) -> Vec<u64> {
+    let mut v = bits(&[
+        m.value_at_risk,
+        m.expected_shortfall,
+        m.horizon_factor,
+        m.mpor_value_at_risk,
+        m.mpor_expected_shortfall,
+        m.calculated_margin,
+        m.margin_before_speed_limit,
+        m.requirement.initial(),
+        m.requirement.maintenance(),
+    ]);
+    v.extend(bits(&m.position_contributions));
+    if let Some(s) = &m.stressed {
+        v.extend(bits(&[
+            s.stressed_expected_shortfall,
+            s.weighted_margin,
+            s.add_on,
+        ]));
+    }
+    if let Some(b) = &m.buffer {
+        v.extend(bits(&[b.amount]));
+    }
+    if let Some(f) = &m.floor {
+        v.extend(bits(&[f.long_lookback_expected_shortfall, f.add_on]));
+    }
+    if let Some(s) = &m.speed_limit {
+        v.extend(bits(&[s.cap, s.reduction, s.under_collateralisation]));
+    }
+    v
+}
+
+/// The default EMIR policy, and one using every APC tool with the linear
+/// quantile rule.
+fn es_policies() -> [EsMarginPolicy; 2] {
+    let apc = AntiProcyclicality::none()
+        .with_buffer(0.3)
+        .unwrap()
+        .with_stressed_weight(0.25)
+        .unwrap()
+        .with_long_lookback_floor(LongLookbackFloor::new(500).unwrap())
+        .with_speed_limit(SpeedLimit::new(0.2, SpeedLimitScope::AntiProcyclicalComponent).unwrap());
+    [
+        EsMarginPolicy::default(),
+        EsMarginPolicy::new(Confidence::new(0.975).unwrap(), 5)
+            .unwrap()
+            .with_quantile_rule(QuantileRule::Linear)
+            .with_anti_procyclicality(apc),
+    ]
+}
+
+/// `es_margin` on the book's P&L and `portfolio_es_margin` on its arrays,
+/// with the stressed P&L (`stressed`) and a long lookback of both.
+fn es_margins(
+    book: &Portfolio,
+    arrays: &RiskArrays,
+    stressed: &[f64],
+    policy: &EsMarginPolicy,
+) -> Vec<u64> {
+    let pnl = portfolio_pnl(book, arrays).unwrap();
+    let long: Vec<f64> = pnl.iter().chain(stressed).copied().collect();
+    let inputs = EsMarginInputs::new()
+        .with_stressed_pnl(stressed)
+        .unwrap()
+        .with_long_lookback_pnl(&long)
+        .unwrap()
+        .with_previous_initial_margin(1e5)
+        .unwrap();
+    let mut out = bits(&pnl);
+    out.extend(es_bits(&es_margin(&pnl, &inputs, policy).unwrap()));
+    out.extend(es_bits(
+        &portfolio_es_margin(book, arrays, &inputs, policy).unwrap(),
+    ));
+    out
+}
+
+#[test]
+fn monte_carlo_es_margin_is_bit_identical() {
+    let (set, book) = book();
+    let market = market();
+    let g = generator(19, 1_200, 128);
+    let stressed = generator(23, 400, 64);
+    for policy in es_policies() {
+        for method in [Revaluation::Full, Revaluation::Sensitivity] {
+            assert_same_bits(
+                "Monte Carlo ES margin",
+                || {
+                    let arrays =
+                        RiskArrays::compute(&set, &market, &g.generate().unwrap(), method).unwrap();
+                    let stress =
+                        RiskArrays::compute(&set, &market, &stressed.generate().unwrap(), method)
+                            .unwrap();
+                    let stressed_pnl: Vec<f64> = portfolio_pnl(&book, &stress)
+                        .unwrap()
+                        .iter()
+                        .map(|x| 2.0 * x)
+                        .collect();
+                    es_margins(&book, &arrays, &stressed_pnl, &policy)
+                },
+                Vec::clone,
+            );
+        }
+    }
+}
+
+#[test]
+fn historical_es_margin_is_bit_identical() {
+    let (set, book) = book();
+    let market = market();
+    let mut histories = Vec::new();
+    for (k, (name, spot, vol)) in [
+        ("BTC", 95_000.0, 0.035),
+        ("ETH", 3_400.0, 0.045),
+        ("SOL", 180.0, 0.06),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = k as u64;
+        histories.push(
+            PriceHistory::new(RiskFactor::Spot(id(name)), walk(k + 31, spot, vol, 600)).unwrap(),
+        );
+        histories.push(
+            PriceHistory::new(RiskFactor::Vol(id(name)), walk(k + 41, 0.6, 0.04, 600)).unwrap(),
+        );
+    }
+    let horizon = YearFraction::from_days(1.0, DayBasis::Trading252).unwrap();
+    let config = HistoricalConfig::new(1, ReturnKind::Log, horizon)
+        .unwrap()
+        .with_lookback(250)
+        .unwrap()
+        .with_filter(VolatilityFilter::Ewma {
+            lambda: EWMA_DEFAULT_LAMBDA,
+        })
+        .unwrap();
+    let stressed_config = HistoricalConfig::new(1, ReturnKind::Log, horizon).unwrap();
+    for policy in es_policies() {
+        assert_same_bits(
+            "historical ES margin",
+            || {
+                let scenarios = historical_scenarios(&histories, None, &config).unwrap();
+                let arrays =
+                    RiskArrays::compute(&set, &market, &scenarios, Revaluation::Full).unwrap();
+                let all = historical_scenarios(&histories, None, &stressed_config).unwrap();
+                let stress = RiskArrays::compute(&set, &market, &all, Revaluation::Full).unwrap();
+                let stressed_pnl = portfolio_pnl(&book, &stress).unwrap();
+                es_margins(&book, &arrays, &stressed_pnl, &policy)
+            },
+            Vec::clone,
+        );
+    }
+}
+
+/// Deribit-style grid, and SPAN with a BTC/ETH spread credit, a
+/// correlation break and a concentration add-on.
+fn grid_policies() -> [GridPolicy; 2] {
+    let mut span = GridPolicy::cme_span_16(0.1, 0.05).unwrap();
+    span.offsets = OffsetPolicy::new(vec![
+        SpreadCredit::from_correlation(id("BTC"), id("ETH"), 0.8, 1.0).unwrap(),
+    ])
+    .unwrap();
+    span.correlation_break = 0.3;
+    span.concentration = Concentration {
+        default_depth: Some(5e5),
+        depths: vec![],
+        tiers: vec![
+            ConcentrationTier {
+                above: 1.0,
+                rate: 0.02,
+            },
+            ConcentrationTier {
+                above: 3.0,
+                rate: 0.05,
+            },
+        ],
+    };
+    [GridPolicy::deribit_style(), span]
+}
+
+/// 600 accounts over the book's instruments (more than rayon's minimum
+/// split length of 256, so the batch is split across threads).
+fn grid_accounts(set: &InstrumentSet) -> Vec<Vec<Position>> {
+    let ids: Vec<InstrumentId> = set.iter().map(|l| l.id.clone()).collect();
+    (0..600)
+        .map(|i| {
+            (0..1 + i % 7)
+                .map(|j| {
+                    let k = (i * 7 + j * 3) % ids.len();
+                    let q = ((i + 5 * j) % 13) as f64 - 6.0;
+                    Position::new(ids[k].clone(), if q == 0.0 { 0.5 } else { q })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn grid_margin_is_bit_identical() {
+    let (set, book) = book();
+    let market = market();
+    let accounts = grid_accounts(&set);
+    for policy in grid_policies() {
+        assert_same_bits(
+            "grid margin",
+            || {
+                let engine = GridMarginEngine::new(&set, &market, policy.clone()).unwrap();
+                let resolved: Vec<GridAccount> = accounts
+                    .iter()
+                    .map(|p| engine.account_from_positions(p).unwrap())
+                    .collect();
+                let batch: Vec<u64> = engine
+                    .margin_batch(&resolved)
+                    .into_iter()
+                    .flat_map(|r| {
+                        let r = r.unwrap();
+                        [r.initial().to_bits(), r.maintenance().to_bits()]
+                    })
+                    .collect();
+                let account = engine.account(&book).unwrap();
+                // Debug prints every f64 in its shortest round-trip form, so
+                // equal text is equal bits.
+                let breakdown = format!("{:?}", engine.margin(&account).unwrap());
+                let losses = format!("{:?}", engine.scenario_losses(&account).unwrap());
+                (batch, breakdown, losses)
+            },
+            Clone::clone,
+        );
+    }
+    // The batch is the single-account path, entry by entry.
+    let engine = GridMarginEngine::new(&set, &market, grid_policies()[1].clone()).unwrap();
+    let resolved: Vec<GridAccount> = accounts
+        .iter()
+        .map(|p| engine.account_from_positions(p).unwrap())
+        .collect();
+    for (a, r) in resolved.iter().zip(engine.margin_batch(&resolved)) {
+        assert_eq!(r.unwrap(), engine.requirement(a).unwrap());
+    }
+}
+
+#[test]
+fn isolated_and_cross_margin_are_bit_identical() {
+    let (set, book) = book();
+    let market = market();
+    let offsets = OffsetPolicy::new(vec![
+        SpreadCredit::from_correlation(id("BTC"), id("ETH"), 0.8, 1.0).unwrap(),
+        SpreadCredit::new(id("ETH"), id("SOL"), 0.3, 2.0).unwrap(),
+    ])
+    .unwrap();
+    let cross_policy = CrossPolicy::new(IsolatedPolicy::default(), offsets, 0.6).unwrap();
+    assert_same_bits(
+        "isolated and cross margin",
+        || {
+            let isolated =
+                isolated_margin(&book, &set, &market, &IsolatedPolicy::default()).unwrap();
+            let cross = cross_margin(&book, &set, &market, &cross_policy).unwrap();
+            format!("{isolated:?}\n{cross:?}")
+        },
+        Clone::clone,
     );
 }

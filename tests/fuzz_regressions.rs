@@ -131,3 +131,165 @@ fn risk_array_base_value_overflow_is_a_typed_error() {
         }
     }
 }
+
+/// decode_policies (crash-ce549e8b): a `Concentration` decoded on its own
+/// (its fields are public, so nothing had validated it) with a tier rate of
+/// 505%; `add_on(f64::MAX, 1e-300)` returned `Ok(inf)`. Fixed by
+/// validating the tiers in `Concentration::add_on`
+/// (src/margin/grid_policy.rs): a typed `Error::InvalidElement` naming the
+/// tier.
+#[cfg(feature = "serde")]
+#[test]
+fn concentration_add_on_refuses_unvalidated_tiers() {
+    let c: Concentration = round_trip(
+        r#"{"default_depth":500000.0,"depths":[{"underlying":"BTC","notional":4000000.0}],
+            "tiers":[{"above":1.0,"rate":0.82},{"above":3.0,"rate":5.05}]}"#,
+    );
+    for (exposure, depth) in [(f64::MAX, 1e-300), (5e6, 1e6)] {
+        let err = c.add_on(exposure, depth).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidElement {
+                    what: "concentration tier rate",
+                    index: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    // Tiers out of order are refused too; valid tiers stay finite at the
+    // largest exposure.
+    let unordered = Concentration {
+        tiers: vec![
+            ConcentrationTier {
+                above: 3.0,
+                rate: 0.05,
+            },
+            ConcentrationTier {
+                above: 1.0,
+                rate: 0.02,
+            },
+        ],
+        ..c.clone()
+    };
+    assert!(unordered.add_on(5e6, 1e6).is_err());
+    let valid = Concentration {
+        tiers: vec![
+            ConcentrationTier {
+                above: 1.0,
+                rate: 0.82,
+            },
+            ConcentrationTier {
+                above: 3.0,
+                rate: 1.0,
+            },
+        ],
+        ..c
+    };
+    let add_on = valid.add_on(f64::MAX, 1e-300).unwrap();
+    assert!(add_on.is_finite() && add_on <= f64::MAX);
+    // 82% of 2M (1M..3M) + 100% of 2M (3M..5M).
+    assert_eq!(valid.add_on(5e6, 1e6).unwrap(), 0.82 * 2e6 + 2e6);
+}
+
+/// margin_pipeline (crash-71b46eb8): a long spot holding under an isolated
+/// policy with a (valid) long-spot rate of 3.2e-312 had isolated and cross
+/// margin 2e-304, and FINRA grid margin 9.5e6 (its -15% move); the saving
+/// fraction `-9.5e6 / 2e-304` was `-inf`. Fixed by checking it
+/// (src/margin/explain.rs, `capital_efficiency`): a typed
+/// `Error::NonFiniteResult`.
+#[test]
+fn capital_efficiency_refuses_an_overflowing_saving_fraction() {
+    let isolated = MarginRequirement::new(2.008_656_251_112_167e-304, 0.5).unwrap();
+    let grid = MarginRequirement::new(9_529_411.764_705_885, 1.0).unwrap();
+    let err = capital_efficiency(&[
+        (Methodology::Isolated, isolated),
+        (Methodology::PortfolioGrid, grid),
+    ])
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NonFiniteResult {
+                what: "saving fraction",
+                value
+            } if value == f64::NEG_INFINITY
+        ),
+        "{err:?}"
+    );
+    // A small but not overflowing baseline still gives a finite fraction.
+    let small = MarginRequirement::new(1e-300, 0.5).unwrap();
+    let report = capital_efficiency(&[
+        (Methodology::Isolated, small),
+        (
+            Methodology::PortfolioGrid,
+            MarginRequirement::new(1.0, 1.0).unwrap(),
+        ),
+    ])
+    .unwrap();
+    assert_eq!(
+        report.methodologies[1].saving_fraction,
+        (small.initial() - 1.0) / 1e-300
+    );
+    assert!(report.methodologies[1].saving_fraction.is_finite());
+}
+
+/// margin_pipeline's checks (input by hand, while writing the target's
+/// breakdown check): a position whose net delta notional overflows
+/// (1e4 contracts x 1e305 per contract) under a 1% SPAN grid, so every
+/// scenario loss stays finite (at most 1.05e307). No charge used the delta
+/// (SPAN has no delta charge: `0 x inf` is NaN, and NaN lost every
+/// comparison), so `requirement` was `Ok` and `margin` reported an
+/// infinite `delta_notional` and a NaN `delta_charge`. Fixed by refusing
+/// non-finite per-underlying totals (src/margin/grid.rs, `combine`): a
+/// typed `Error::NonFiniteResult`.
+#[test]
+fn grid_margin_refuses_an_overflowing_delta() {
+    let market = MarketSnapshot::builder(Timestamp::from_millis(0))
+        .underlying(
+            id("BTC"),
+            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let mut set = InstrumentSet::new();
+    let perp = InstrumentId::new("PERP").unwrap();
+    set.insert(
+        perp.clone(),
+        Instrument::Perpetual(
+            PerpetualContract::new(id("BTC"))
+                .with_multiplier(1e300)
+                .unwrap(),
+        ),
+    )
+    .unwrap();
+    let policy = GridPolicy::cme_span_16(0.01, 0.04).unwrap();
+    let engine = GridMarginEngine::new(&set, &market, policy).unwrap();
+    // One contract: finite everywhere.
+    let one = engine
+        .account_from_positions(&[Position::new(perp.clone(), 1.0)])
+        .unwrap();
+    let m = engine.margin(&one).unwrap();
+    assert!((m.underlyings[0].delta_notional / 1e305 - 1.0).abs() < 1e-12);
+    assert!(m.requirement.initial().is_finite());
+    // 1e4 contracts: the delta notional 1e309 overflows, the losses do not.
+    let many = engine
+        .account_from_positions(&[Position::new(perp, 1e4)])
+        .unwrap();
+    let losses = engine.scenario_losses(&many).unwrap();
+    assert!(losses[0].1.iter().all(|x| x.is_finite()));
+    for result in [
+        engine.requirement(&many),
+        engine.margin(&many).map(|m| m.requirement),
+        engine.state(&many).map(|s| s.requirement()),
+        engine.margin_batch(std::slice::from_ref(&many))[0].clone(),
+    ] {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(err, Error::NonFiniteResult { what: "grid delta notional", value } if value == f64::INFINITY),
+            "{err:?}"
+        );
+    }
+}

@@ -7,97 +7,14 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use portfolio_margin::{
-    AccountId, Confidence, CorrelationMatrix, FutureContract, GridAxis, GridScope, Instrument,
-    InstrumentId, InstrumentSet, MarketSnapshot, MonteCarloConfig, MonteCarloGenerator,
-    OptionContract, OptionKind, OptionModel, PerpetualContract, Portfolio, Position, QuantileRule,
-    Revaluation, RiskArrays, RiskFactor, ScenarioSet, Settlement, ShockDistribution, ShockKind,
-    SimulatedFactor, StressGrid, StrikeAxis, Timestamp, UnderlyingId, UnderlyingMarket, VolSurface,
-    YearFraction, expected_shortfall, monte_carlo_risk, portfolio_greeks, portfolio_pnl,
-    value_at_risk,
+    AccountId, Confidence, CorrelationMatrix, GridAxis, GridScope, InstrumentSet, MarketSnapshot,
+    MonteCarloConfig, MonteCarloGenerator, Portfolio, Position, QuantileRule, Revaluation,
+    RiskArrays, RiskFactor, ScenarioSet, ShockDistribution, ShockKind, SimulatedFactor, StressGrid,
+    UnderlyingId, YearFraction, expected_shortfall, monte_carlo_risk, portfolio_greeks,
+    portfolio_pnl, value_at_risk,
 };
+use portfolio_margin_fuzz::input::{self, InstrumentIn, Num, UnderlyingIn};
 use portfolio_margin_fuzz::{check_arrays, check_portfolio_greeks, check_scenarios, finite};
-
-/// 2026-11-25T08:00:00Z.
-const AS_OF_MILLIS: i64 = 1_795_593_600_000;
-const HOUR_MILLIS: i64 = 3_600_000;
-
-/// A number: either any `f64` (NaN, infinities, huge, tiny) or a point of a
-/// sensible range, so the fuzzer reaches both the validation and the maths.
-#[derive(Debug, Clone, Copy, Arbitrary)]
-enum Num {
-    Raw(f64),
-    Scaled(u16),
-}
-
-impl Num {
-    fn get(self, lo: f64, hi: f64) -> f64 {
-        match self {
-            Num::Raw(x) => x,
-            Num::Scaled(u) => lo + (hi - lo) * f64::from(u) / f64::from(u16::MAX),
-        }
-    }
-}
-
-#[derive(Debug, Arbitrary)]
-enum SurfaceIn {
-    Flat(Num),
-    Grid {
-        log_moneyness: bool,
-        first_expiry: Num,
-        expiry_steps: Vec<Num>,
-        first_strike: Num,
-        strike_steps: Vec<Num>,
-        vols: Vec<Num>,
-    },
-}
-
-#[derive(Debug, Arbitrary)]
-struct UnderlyingIn {
-    spot: Num,
-    rate: Num,
-    carry: Num,
-    surface: SurfaceIn,
-}
-
-#[derive(Debug, Clone, Copy, Arbitrary)]
-enum Expiry {
-    Hours(i16),
-    Millis(i64),
-}
-
-impl Expiry {
-    fn timestamp(self) -> Timestamp {
-        match self {
-            Expiry::Hours(h) => Timestamp::from_millis(AS_OF_MILLIS + i64::from(h) * HOUR_MILLIS),
-            Expiry::Millis(ms) => Timestamp::from_millis(ms),
-        }
-    }
-}
-
-#[derive(Debug, Arbitrary)]
-enum InstrumentIn {
-    Spot(u8),
-    Future {
-        underlying: u8,
-        expiry: Expiry,
-        multiplier: Num,
-        inverse: bool,
-    },
-    Perpetual {
-        underlying: u8,
-        multiplier: Num,
-        inverse: bool,
-    },
-    Option {
-        underlying: u8,
-        call: bool,
-        strike: Num,
-        expiry: Expiry,
-        multiplier: Num,
-        inverse: bool,
-        black76: bool,
-    },
-}
 
 #[derive(Debug, Arbitrary)]
 struct AxisIn {
@@ -135,8 +52,6 @@ struct Input {
     correlations: Vec<Num>,
 }
 
-const NAMES: [&str; 3] = ["BTC", "ETH", "SOL"];
-
 fn shock_kind(k: u8) -> ShockKind {
     match k % 3 {
         0 => ShockKind::Relative,
@@ -145,154 +60,16 @@ fn shock_kind(k: u8) -> ShockKind {
     }
 }
 
-fn settlement(inverse: bool) -> Settlement {
-    if inverse {
-        Settlement::Inverse
-    } else {
-        Settlement::Linear
-    }
-}
-
-fn surface(s: &SurfaceIn) -> portfolio_margin::Result<VolSurface> {
-    match s {
-        SurfaceIn::Flat(v) => VolSurface::flat(v.get(0.05, 2.0)),
-        SurfaceIn::Grid {
-            log_moneyness,
-            first_expiry,
-            expiry_steps,
-            first_strike,
-            strike_steps,
-            vols,
-        } => {
-            let mut expiries = vec![first_expiry.get(0.005, 0.5)];
-            for step in expiry_steps.iter().take(3) {
-                let last = expiries[expiries.len() - 1];
-                expiries.push(last + step.get(0.01, 1.0));
-            }
-            let axis = if *log_moneyness {
-                StrikeAxis::LogMoneyness
-            } else {
-                StrikeAxis::Strike
-            };
-            let mut strikes = match axis {
-                StrikeAxis::LogMoneyness => vec![first_strike.get(-1.0, 0.0)],
-                StrikeAxis::Strike => vec![first_strike.get(1.0, 150_000.0)],
-            };
-            for step in strike_steps.iter().take(4) {
-                let last = strikes[strikes.len() - 1];
-                strikes.push(last + step.get(0.01, 20_000.0));
-            }
-            let n = expiries.len() * strikes.len();
-            let nodes: Vec<f64> = if vols.is_empty() {
-                vec![0.5; n]
-            } else {
-                (0..n)
-                    .map(|i| vols[i % vols.len()].get(0.05, 2.0))
-                    .collect()
-            };
-            VolSurface::grid(expiries, axis, strikes, nodes)
-        }
-    }
-}
-
 fn build(input: &Input) -> Option<(MarketSnapshot, Vec<UnderlyingId>, InstrumentSet, Portfolio)> {
-    let as_of = Timestamp::from_millis(AS_OF_MILLIS + i64::from(input.as_of_offset) * 1000);
-    let mut builder = MarketSnapshot::builder(as_of);
-    let mut ids = Vec::new();
-    for (u, name) in input.underlyings.iter().zip(NAMES) {
-        let id = UnderlyingId::new(name).ok()?;
-        let market = UnderlyingMarket::new(
-            u.spot.get(1.0, 200_000.0),
-            u.rate.get(-0.1, 0.3),
-            u.carry.get(-0.1, 0.3),
-            surface(&u.surface).ok()?,
-        )
-        .ok()?;
-        builder = builder.underlying(id.clone(), market);
-        ids.push(id);
-    }
-    if ids.is_empty() {
-        return None;
-    }
-    let market = builder.build().ok()?;
-    let pick = |k: u8| ids[usize::from(k) % ids.len()].clone();
-    let mut instruments = InstrumentSet::new();
-    for (k, spec) in input.instruments.iter().take(6).enumerate() {
-        let instrument = match spec {
-            InstrumentIn::Spot(u) => Instrument::Spot(pick(*u)),
-            InstrumentIn::Future {
-                underlying,
-                expiry,
-                multiplier,
-                inverse,
-            } => Instrument::Future(
-                FutureContract::new(pick(*underlying), expiry.timestamp())
-                    .with_multiplier(multiplier.get(0.001, 100.0))
-                    .ok()?
-                    .with_settlement(settlement(*inverse)),
-            ),
-            InstrumentIn::Perpetual {
-                underlying,
-                multiplier,
-                inverse,
-            } => Instrument::Perpetual(
-                PerpetualContract::new(pick(*underlying))
-                    .with_multiplier(multiplier.get(0.001, 100.0))
-                    .ok()?
-                    .with_settlement(settlement(*inverse)),
-            ),
-            InstrumentIn::Option {
-                underlying,
-                call,
-                strike,
-                expiry,
-                multiplier,
-                inverse,
-                black76,
-            } => {
-                let id = pick(*underlying);
-                let spot = market.underlying(&id).ok()?.spot();
-                let kind = if *call {
-                    OptionKind::Call
-                } else {
-                    OptionKind::Put
-                };
-                let strike = match strike {
-                    Num::Raw(x) => *x,
-                    scaled => spot * scaled.get(0.2, 3.0),
-                };
-                let model = if *black76 {
-                    OptionModel::Black76
-                } else {
-                    OptionModel::BlackScholesMerton
-                };
-                Instrument::Option(
-                    OptionContract::new(id, kind, strike, expiry.timestamp())
-                        .ok()?
-                        .with_multiplier(multiplier.get(0.001, 100.0))
-                        .ok()?
-                        .with_settlement(settlement(*inverse))
-                        .with_model(model),
-                )
-            }
-        };
-        instruments
-            .insert(InstrumentId::new(format!("I{k}")).ok()?, instrument)
-            .ok()?;
-    }
-    if instruments.is_empty() {
-        return None;
-    }
+    let (market, ids) = input::market(input.as_of_offset, &input.underlyings, 1.0)?;
+    let instruments = input::instruments(&input.instruments, &market, &ids)?;
     let positions = input
         .positions
         .iter()
         .take(8)
         .map(|(k, q)| {
             let k = usize::from(*k) % instruments.len();
-            Position::new(
-                InstrumentId::new(format!("I{k}")).expect("valid id"),
-                q.get(-1000.0, 1000.0),
-            )
+            Position::new(input::instrument_id(k), q.get(-1000.0, 1000.0))
         })
         .collect();
     let book = Portfolio::new(AccountId::new("fuzz"), positions, &instruments).ok()?;

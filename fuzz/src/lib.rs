@@ -1,10 +1,16 @@
 //! Shared checks of the fuzz targets: JSON round trips and "every number is
 //! finite" walks over the crate's validated types.
 
+pub mod finite_walk;
+pub mod input;
+
+pub use finite_walk::assert_finite_numbers;
+
 use portfolio_margin::{
-    AccountId, Balance, CollateralPolicy, CollateralValuation, Greeks, HistoricalConfig,
-    Instrument, InstrumentSet, MarketSnapshot, MonteCarloConfig, PortfolioGreeks, Position,
-    RiskArrays, ScenarioSet, ShockDistribution, StressGrid, VolSurface, VolatilityFilter,
+    AccountId, Balance, CollateralPolicy, CollateralValuation, EsMargin, Greeks, HistoricalConfig,
+    Instrument, InstrumentSet, MarginRequirement, MarketSnapshot, MonteCarloConfig,
+    PortfolioGreeks, Position, QuantileRule, RiskArrays, ScenarioSet, ShockDistribution,
+    SpeedLimitScope, StressGrid, VolSurface, VolatilityFilter,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -203,4 +209,60 @@ pub fn check_collateral(v: &CollateralValuation) {
     finite("adjusted value", v.adjusted_value);
     finite("market value (settlement)", v.market_value_settlement);
     finite("adjusted value (settlement)", v.adjusted_value_settlement);
+}
+
+/// A requirement is finite, `initial >= 0` and `0 <= maintenance <= initial`.
+#[track_caller]
+pub fn check_requirement(what: &str, r: &MarginRequirement) {
+    let (initial, maintenance) = (r.initial(), r.maintenance());
+    assert!(
+        initial.is_finite() && maintenance.is_finite(),
+        "{what}: {r:?} is not finite"
+    );
+    assert!(initial >= 0.0, "{what}: initial margin {initial} < 0");
+    assert!(
+        (0.0..=initial).contains(&maintenance),
+        "{what}: maintenance {maintenance} outside [0, initial {initial}]"
+    );
+}
+
+/// An ES margin: every number finite, the requirement sane, ES at least
+/// VaR under the empirical rule (the mean of the `k` largest losses is at
+/// least the `k`-th largest), the requirement at least the calculated
+/// margin unless a speed limit of the whole margin binds.
+#[track_caller]
+pub fn check_es_margin(what: &str, m: &EsMargin, rule: QuantileRule) {
+    assert_finite_numbers(what, m);
+    check_requirement(what, &m.requirement);
+    if rule == QuantileRule::Empirical {
+        assert!(
+            m.expected_shortfall >= m.value_at_risk,
+            "{what}: ES {} < VaR {}",
+            m.expected_shortfall,
+            m.value_at_risk
+        );
+    }
+    assert!(m.calculated_margin >= 0.0, "{what}: {m:?}");
+    let limited = m
+        .speed_limit
+        .is_some_and(|s| s.scope == SpeedLimitScope::Total);
+    if !limited {
+        assert!(
+            m.requirement.initial() >= m.calculated_margin,
+            "{what}: initial {} < calculated {}",
+            m.requirement.initial(),
+            m.calculated_margin
+        );
+    }
+}
+
+/// Notes that an input reached `stage` (an `Ok` of that step): with the
+/// environment variable `FUZZ_STAGES` set, prints `stage: <name>` to
+/// stderr, so replaying a corpus (`-runs=0`) shows how deep the inputs go:
+/// `... 2>&1 | grep '^stage:' | sort | uniq -c`.
+pub fn reached(stage: &str) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("FUZZ_STAGES").is_some()) {
+        eprintln!("stage: {stage}");
+    }
 }

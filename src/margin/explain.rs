@@ -7,6 +7,7 @@ use crate::instrument::UnderlyingId;
 use crate::margin::MarginRequirement;
 use crate::margin::grid::GridMarginEngine;
 use crate::margin::grid_policy::GridPolicy;
+use crate::margin::isolated::finite_result;
 use crate::market::MarketSnapshot;
 use crate::portfolio::{InstrumentSet, Position};
 #[cfg(feature = "serde")]
@@ -224,7 +225,9 @@ pub struct CapitalEfficiency {
 /// # Errors
 /// [`crate::Error::TooFew`] unless [`crate::Methodology::Isolated`] is
 /// among `requirements`; [`crate::Error::DuplicateId`] if a methodology
-/// appears twice.
+/// appears twice; [`crate::Error::NonFiniteResult`] if a saving fraction
+/// overflows (an isolated requirement so small that `saving / isolated`
+/// exceeds `f64::MAX`).
 ///
 /// # Examples
 /// ```
@@ -265,14 +268,20 @@ pub fn capital_efficiency(
         .into_iter()
         .map(|(methodology, requirement)| {
             let saving = base - requirement.initial();
-            MethodologyMargin {
+            // A tiny baseline can make the fraction overflow.
+            let saving_fraction = if base > 0.0 {
+                finite_result("saving fraction", saving / base)?
+            } else {
+                0.0
+            };
+            Ok(MethodologyMargin {
                 methodology,
                 requirement,
                 saving,
-                saving_fraction: if base > 0.0 { saving / base } else { 0.0 },
-            }
+                saving_fraction,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     Ok(CapitalEfficiency {
         isolated,
         methodologies,

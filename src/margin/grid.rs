@@ -631,6 +631,19 @@ impl GridMarginEngine {
     }
 
     fn combine(&self, totals: &[Totals]) -> Result<MarginRequirement> {
+        // An overflowed aggregate would otherwise lose every comparison
+        // (NaN) or pass unused (a delta without a delta charge).
+        for t in totals {
+            for (what, value) in [
+                ("grid scan risk", t.scan),
+                ("grid delta notional", t.delta),
+                ("grid option minimum", t.minimum),
+            ] {
+                if !value.is_finite() {
+                    return Err(Error::NonFiniteResult { what, value });
+                }
+            }
+        }
         let mut sum = 0.0;
         let mut concentration = 0.0;
         let mut requirements = [0.0; 16];
@@ -950,19 +963,22 @@ fn slot_minimum(l: &RowMeta, quantity: f64) -> f64 {
     }
 }
 
-/// The largest entry, floored at 0 (vectorised; `acc.len()` a multiple of
-/// `LANES`, padding zeros).
+/// The largest entry, floored at 0, or NaN if an entry is NaN
+/// (vectorised; `acc.len()` a multiple of `LANES`, padding zeros).
 fn max_of(acc: &[f64]) -> f64 {
     let mut lanes = [0.0f64; LANES];
     for chunk in acc.chunks_exact(LANES) {
         for (m, &x) in lanes.iter_mut().zip(chunk) {
-            *m = if x > *m { x } else { *m };
+            *m = if x > *m || x.is_nan() { x } else { *m };
         }
     }
-    lanes.iter().fold(0.0, |m, &x| if x > m { x } else { m })
+    lanes
+        .iter()
+        .fold(0.0, |m, &x| if x > m || x.is_nan() { x } else { m })
 }
 
-/// Index and value of the largest entry, floored at 0 (first on ties).
+/// Index and value of the largest entry, floored at 0 (first on ties), or
+/// the first NaN.
 fn worst_of(acc: &[f64]) -> (usize, f64) {
     worst_in(acc.iter().copied())
 }
@@ -981,6 +997,9 @@ fn worst_in(values: impl Iterator<Item = f64>) -> (usize, f64) {
     for (i, x) in values.enumerate() {
         if x > best.1 {
             best = (i, x);
+        } else if x.is_nan() {
+            // An overflowed loss (inf - inf) is reported, not skipped.
+            return (i, x);
         }
     }
     best
@@ -1094,6 +1113,14 @@ mod tests {
         assert_eq!(worst_of(&[-1.0, -2.0]), (0, 0.0));
         assert_eq!(worst_of(&[1.0, 3.0, 3.0, 2.0]), (1, 3.0));
         assert_eq!(worst_of_sum(&[1.0, 0.0], &[0.0, 2.0], 1.0), (1, 2.0));
+        // A NaN loss (an overflow's inf - inf without FMA) is not skipped.
+        let (i, x) = worst_of(&[1.0, f64::NAN, 3.0]);
+        assert!(i == 1 && x.is_nan());
+        let mut acc = [0.0; 2 * LANES];
+        acc[3] = 5.0;
+        assert_eq!(max_of(&acc), 5.0);
+        acc[LANES + 1] = f64::NAN;
+        assert!(max_of(&acc).is_nan());
     }
 
     #[test]

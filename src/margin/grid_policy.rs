@@ -233,7 +233,10 @@ impl Concentration {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] unless `exposure` is finite and `>= 0` and
-    /// `depth` finite and `> 0`.
+    /// `depth` finite and `> 0`; the validation error of the tiers
+    /// ([`Error::InvalidElement`] naming the tier) if they break the rules
+    /// on [`ConcentrationTier`] (the fields are public, so a
+    /// `Concentration` may not have been checked by a [`GridPolicy`]).
     ///
     /// ```
     /// use portfolio_margin::{Concentration, ConcentrationTier};
@@ -246,11 +249,15 @@ impl Concentration {
     /// assert!((c.add_on(5e6, 1e6)? - (0.02 * 2e6 + 0.05 * 2e6)).abs() < 1e-6);
     /// assert_eq!(c.add_on(0.5e6, 1e6)?, 0.0);
     /// assert!(c.add_on(f64::INFINITY, 1e6).is_err());
+    /// // A rate above 100% is refused, not applied.
+    /// let bad = Concentration { tiers: vec![ConcentrationTier { above: 1.0, rate: 5.0 }], ..c };
+    /// assert!(bad.add_on(5e6, 1e6).is_err());
     /// # Ok::<(), portfolio_margin::Error>(())
     /// ```
     pub fn add_on(&self, exposure: f64, depth: f64) -> Result<f64> {
         non_negative("concentration exposure", exposure)?;
         positive_field("concentration market depth", depth)?;
+        self.validate()?;
         Ok(self.add_on_unchecked(exposure, depth))
     }
 

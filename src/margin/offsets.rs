@@ -432,8 +432,7 @@ impl ResolvedOffsets {
     /// summing [`OffsetPolicy::apply`]'s `credit_a + credit_b`, in priority
     /// order.
     ///
-    /// `requirement[i]` must be finite and `>= 0` and `delta[i]` finite
-    /// (not checked here: this is the hot path; the caller validated them).
+    /// `requirement[i]` must be finite and `>= 0` and `delta[i]` finite.
     /// `scratch` is working space of length at least `2 x requirement.len()`;
     /// its contents on entry do not matter.
     ///
@@ -443,7 +442,9 @@ impl ResolvedOffsets {
     /// # Errors
     /// [`Error::LengthMismatch`] if `delta.len() != requirement.len()`, if
     /// `requirement.len() < required_len()`, or if `scratch` is shorter than
-    /// `2 x requirement.len()`.
+    /// `2 x requirement.len()`; [`Error::InvalidElement`] naming the index
+    /// of a requirement or delta that breaks the rules above;
+    /// [`Error::NonFiniteResult`] if the total overflows.
     pub fn total_credit(
         &self,
         requirement: &[f64],
@@ -472,6 +473,24 @@ impl ResolvedOffsets {
                 got: scratch.len(),
             });
         };
+        for (index, (&r, &d)) in requirement.iter().zip(delta).enumerate() {
+            if !(r.is_finite() && r >= 0.0) {
+                return Err(Error::InvalidElement {
+                    what: "spread credit requirement",
+                    index,
+                    rule: "finite and >= 0",
+                    value: r,
+                });
+            }
+            if !d.is_finite() {
+                return Err(Error::InvalidElement {
+                    what: "spread credit delta notional",
+                    index,
+                    rule: "finite",
+                    value: d,
+                });
+            }
+        }
         let (remaining, used) = scratch.split_at_mut(n);
         remaining.copy_from_slice(delta);
         used.fill(0.0);
@@ -484,6 +503,12 @@ impl ResolvedOffsets {
             used,
             |_, _, credit_a, credit_b| total += credit_a + credit_b,
         );
+        if !total.is_finite() {
+            return Err(Error::NonFiniteResult {
+                what: "total spread credit",
+                value: total,
+            });
+        }
         Ok(total)
     }
 }
