@@ -1,0 +1,371 @@
+//! The grid engine's accumulation kernel, compiled three times (baseline,
+//! AVX2 + FMA, AVX-512 + FMA) and picked at run time.
+//!
+//! Every copy forms each scenario's loss the same way, lane by lane: the
+//! slots in account order, `acc = quantity x row + acc` from `0.0`, fused
+//! in the AVX2 and AVX-512 copies (so those two give the same bits; they
+//! differ only in how many scenarios sit in registers at once) and unfused
+//! in the baseline copy.
+
+use super::{RowMeta, Slot, slot_minimum};
+
+/// An instruction set the processor was found to have; only
+/// [`Isa::detect`] makes one, so holding an `Isa` proves the detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Isa(Level);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The baseline target (SSE2 on x86-64), no fused multiply-add.
+    Baseline,
+    /// AVX2 and FMA: 32 scenarios in registers (8 ymm).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx2,
+    /// AVX-512F, AVX2 and FMA: 64 scenarios in registers (8 zmm).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx512,
+}
+
+impl Isa {
+    /// The widest copy the processor can run.
+    pub(super) fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("avx2")
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    return Isa(Level::Avx512);
+                }
+                return Isa(Level::Avx2);
+            }
+        }
+        Isa(Level::Baseline)
+    }
+}
+
+/// Work compiled once per instruction set: `FMA` selects fused
+/// multiply-add, `N` the scenarios kept in registers per pass.
+pub(super) trait Kernel {
+    /// What the work returns.
+    type Out;
+    /// The work (`#[inline(always)]` so that it is compiled for the
+    /// caller's instruction set).
+    fn run<const FMA: bool, const N: usize>(self) -> Self::Out;
+}
+
+/// Runs `kernel` compiled for `isa`.
+#[allow(unsafe_code)]
+#[inline(always)]
+pub(super) fn dispatch<K: Kernel>(isa: Isa, kernel: K) -> K::Out {
+    match isa.0 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: an `Isa` of this level is only made by `Isa::detect`
+        // after checking at run time that the processor has AVX-512F, AVX2
+        // and FMA, all that `run_avx512` requires.
+        Level::Avx512 => unsafe { run_avx512(kernel) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: an `Isa` of this level is only made by `Isa::detect`
+        // after checking at run time that the processor has AVX2 and FMA,
+        // all that `run_avx2` requires.
+        Level::Avx2 => unsafe { run_avx2(kernel) },
+        _ => kernel.run::<false, 32>(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn run_avx512<K: Kernel>(kernel: K) -> K::Out {
+    kernel.run::<true, 64>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn run_avx2<K: Kernel>(kernel: K) -> K::Out {
+    kernel.run::<true, 32>()
+}
+
+/// The engine's per-contract data the kernel reads.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Table<'a> {
+    /// `stride` weighted losses per contract, padded with zeros.
+    pub rows: &'a [f64],
+    /// Entries per row: a multiple of 8, and of 32 above 16.
+    pub stride: usize,
+    /// Per-contract aggregates, one per row.
+    pub meta: &'a [RowMeta],
+}
+
+/// A group's net delta notional and option minimum, summed in slot order
+/// (`delta += q x delta_notional`, `minimum += slot_minimum`, unfused).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct MetaSums {
+    pub delta: f64,
+    pub minimum: f64,
+}
+
+/// One pass over the slots for the `N` scenarios from `off`: lane `i` is
+/// `sum over slots of quantity x row[off + i]` in slot order; with `META`
+/// the slots' aggregates are summed into `sums` in the same loop.
+#[inline(always)]
+fn pass<const FMA: bool, const META: bool, const N: usize>(
+    table: &Table<'_>,
+    off: usize,
+    slots: &[Slot],
+    sums: &mut MetaSums,
+) -> [f64; N] {
+    let mut lanes = [0.0f64; N];
+    for s in slots {
+        let k = s.row as usize;
+        let q = s.quantity;
+        if META && let Some(m) = table.meta.get(k) {
+            sums.delta += q * m.delta_notional;
+            sums.minimum += slot_minimum(m, q);
+        }
+        let Some(row) = table
+            .rows
+            .get(k * table.stride + off..)
+            .and_then(<[f64]>::first_chunk::<N>)
+        else {
+            continue;
+        };
+        for (a, r) in lanes.iter_mut().zip(row) {
+            *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
+        }
+    }
+    lanes
+}
+
+/// Every pass over a row, widest first (`N`, then 32, 16, 8 for the
+/// rest); `out(off, lanes)` receives each. The aggregates are summed in
+/// the first pass.
+#[inline(always)]
+fn passes<const FMA: bool, const N: usize>(
+    table: &Table<'_>,
+    slots: &[Slot],
+    mut out: impl FnMut(usize, &[f64]),
+) -> MetaSums {
+    let mut sums = MetaSums {
+        delta: 0.0,
+        minimum: 0.0,
+    };
+    let mut off = 0;
+    macro_rules! go {
+        ($w:expr) => {{
+            if off == 0 {
+                out(off, &pass::<FMA, true, { $w }>(table, off, slots, &mut sums));
+            } else {
+                out(off, &pass::<FMA, false, { $w }>(table, off, slots, &mut sums));
+            }
+            off += $w;
+        }};
+    }
+    while off < table.stride {
+        let rest = table.stride - off;
+        if rest >= N {
+            go!(N);
+        } else if rest >= 32 {
+            go!(32);
+        } else if rest >= 16 {
+            go!(16);
+        } else if rest >= 8 {
+            go!(8);
+        } else {
+            break;
+        }
+    }
+    if off == 0 {
+        // No row entries at all: the aggregates still count.
+        let _ = pass::<FMA, true, 0>(table, 0, slots, &mut sums);
+    }
+    sums
+}
+
+/// The largest of `scan` and the lanes (`x > m` comparisons, vectorised
+/// eight lanes wide; order does not matter for finite numbers).
+#[inline(always)]
+fn max_into(scan: f64, lanes: &[f64]) -> f64 {
+    let mut m = [scan; 8];
+    let (chunks, rest) = lanes.as_chunks::<8>();
+    for c in chunks {
+        for (m, &x) in m.iter_mut().zip(c) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    rest.iter()
+        .chain(&m)
+        .fold(scan, |a, &x| if x > a { x } else { a })
+}
+
+/// One group's scan risk (the largest accumulated loss, floored at 0)
+/// and aggregates, without storing the losses.
+#[inline(always)]
+pub(super) fn scan<const FMA: bool, const N: usize>(
+    table: &Table<'_>,
+    slots: &[Slot],
+) -> (f64, MetaSums) {
+    let mut scan = 0.0;
+    let sums = passes::<FMA, N>(table, slots, |_, lanes| scan = max_into(scan, lanes));
+    (scan, sums)
+}
+
+/// One group's accumulated losses into `acc` (`stride` entries) and its
+/// aggregates.
+#[inline(always)]
+pub(super) fn losses<const FMA: bool, const N: usize>(
+    table: &Table<'_>,
+    slots: &[Slot],
+    acc: &mut [f64],
+) -> MetaSums {
+    passes::<FMA, N>(table, slots, |off, lanes| {
+        if let Some(dst) = acc.get_mut(off..off + lanes.len()) {
+            dst.copy_from_slice(lanes);
+        }
+    })
+}
+
+/// [`losses`] as a [`Kernel`].
+pub(super) struct Losses<'a, 'b> {
+    pub table: Table<'a>,
+    pub slots: &'b [Slot],
+    pub acc: &'b mut [f64],
+}
+
+impl Kernel for Losses<'_, '_> {
+    type Out = MetaSums;
+    #[inline(always)]
+    fn run<const FMA: bool, const N: usize>(self) -> MetaSums {
+        losses::<FMA, N>(&self.table, self.slots, self.acc)
+    }
+}
+
+#[cfg(test)]
+impl Isa {
+    /// The detected level and every narrower one (each runs wherever the
+    /// detected one does).
+    fn all() -> Vec<Isa> {
+        let widest = Isa::detect();
+        [Level::Baseline, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| l as u8 <= widest.0 as u8)
+            .map(Isa)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Scan<'a> {
+        table: Table<'a>,
+        slots: &'a [Slot],
+    }
+
+    impl Kernel for Scan<'_> {
+        type Out = (f64, MetaSums);
+        fn run<const FMA: bool, const N: usize>(self) -> Self::Out {
+            scan::<FMA, N>(&self.table, self.slots)
+        }
+    }
+
+    #[test]
+    fn every_copy_sums_lane_by_lane_in_slot_order() {
+        let rows_n = 5;
+        for stride in [8, 16, 32, 64, 96, 128, 160] {
+            let rows: Vec<f64> = (0..rows_n * stride)
+                .map(|i| (i as f64 * 0.37).sin() * 1e3)
+                .collect();
+            let meta: Vec<RowMeta> = (0..rows_n)
+                .map(|k| RowMeta {
+                    delta_notional: 0.3 + k as f64 * 1.7,
+                    short_minimum: 10.0 + k as f64,
+                    long_minimum: 0.5 * k as f64,
+                })
+                .collect();
+            let table = Table {
+                rows: &rows,
+                stride,
+                meta: &meta,
+            };
+            let slots: Vec<Slot> = [(0, 1.5), (2, -3.25), (3, 0.1), (4, -7.0), (1, 2.0)]
+                .iter()
+                .map(|&(row, quantity)| Slot {
+                    row,
+                    underlying: 0,
+                    quantity,
+                })
+                .collect();
+            let mut delta = 0.0;
+            let mut minimum = 0.0;
+            for s in &slots {
+                let m = &meta[s.row as usize];
+                delta += s.quantity * m.delta_notional;
+                minimum += slot_minimum(m, s.quantity);
+            }
+            for isa in Isa::all() {
+                let fma = isa.0 != Level::Baseline;
+                let mut acc = vec![f64::NAN; stride];
+                let sums = dispatch(
+                    isa,
+                    Losses {
+                        table,
+                        slots: &slots,
+                        acc: &mut acc,
+                    },
+                );
+                assert_eq!(sums, MetaSums { delta, minimum });
+                for (i, &got) in acc.iter().enumerate() {
+                    let want = slots.iter().fold(0.0f64, |a, s| {
+                        let r = rows[s.row as usize * stride + i];
+                        if fma {
+                            s.quantity.mul_add(r, a)
+                        } else {
+                            a + s.quantity * r
+                        }
+                    });
+                    assert_eq!(got.to_bits(), want.to_bits(), "{isa:?} stride {stride} lane {i}");
+                }
+                let max = acc.iter().fold(0.0f64, |m, &x| if x > m { x } else { m });
+                let (scan, sums) = dispatch(
+                    isa,
+                    Scan {
+                        table,
+                        slots: &slots,
+                    },
+                );
+                assert_eq!(scan.to_bits(), max.to_bits(), "{isa:?} stride {stride}");
+                assert!(max > 0.0);
+                assert_eq!(sums, MetaSums { delta, minimum });
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_beyond_the_table_adds_nothing() {
+        let rows = vec![1.0; 16];
+        let table = Table {
+            rows: &rows,
+            stride: 16,
+            meta: &[],
+        };
+        let slots = [Slot {
+            row: 7,
+            underlying: 0,
+            quantity: 2.0,
+        }];
+        for isa in Isa::all() {
+            let mut acc = vec![f64::NAN; 16];
+            let sums = dispatch(
+                isa,
+                Losses {
+                    table,
+                    slots: &slots,
+                    acc: &mut acc,
+                },
+            );
+            assert!(acc.iter().all(|&x| x == 0.0));
+            assert_eq!(sums.delta, 0.0);
+        }
+    }
+}
