@@ -530,6 +530,8 @@ impl GridMarginEngine {
             Requirement {
                 engine: self,
                 account,
+                next: None,
+                after: None,
             },
         )
     }
@@ -552,15 +554,11 @@ impl GridMarginEngine {
         account: &GridAccount,
     ) -> Result<MarginRequirement> {
         let table = self.table();
-        let group = |slots: &[Slot]| {
-            let (scan, sums) = kernel::scan::<FMA, N>(&table, slots);
-            totals(slots, scan, 0, sums)
-        };
         if self.offsets.is_empty() {
             let mut sum = 0.0;
             let mut concentration = 0.0;
             for slots in account.groups() {
-                let t = group(slots);
+                let t = group_scan::<FMA, N>(&table, slots);
                 sum += self.underlying_requirement(&t).0;
                 concentration += self.concentration(&t);
             }
@@ -576,7 +574,7 @@ impl GridMarginEngine {
             &mut spill
         };
         for (slots, t) in account.groups().zip(buf.iter_mut()) {
-            *t = group(slots);
+            *t = group_scan::<FMA, N>(&table, slots);
         }
         self.combine(buf)
     }
@@ -788,12 +786,26 @@ impl GridMarginEngine {
     /// requirement, the same bits as [`GridMarginEngine::requirement`] on
     /// that account alone, whatever the number of threads.
     pub fn margin_batch(&self, accounts: &[GridAccount]) -> Vec<Result<MarginRequirement>> {
-        let run = |isa: &mut Isa, a: &GridAccount| self.requirement_with(*isa, a);
+        // Account `i` is margined while the rows of account `i + 1` and
+        // the positions of account `i + 2` are fetched into the cache.
+        let run = |isa: &mut Isa, (i, a): (usize, &GridAccount)| {
+            self.check_listing(a)?;
+            dispatch(
+                *isa,
+                Requirement {
+                    engine: self,
+                    account: a,
+                    next: accounts.get(i + 1),
+                    after: accounts.get(i + 2),
+                },
+            )
+        };
         #[cfg(feature = "rayon")]
         {
             use rayon::prelude::*;
             accounts
                 .par_iter()
+                .enumerate()
                 .with_min_len(256)
                 .map_init(Isa::detect, run)
                 .collect()
@@ -801,7 +813,7 @@ impl GridMarginEngine {
         #[cfg(not(feature = "rayon"))]
         {
             let mut isa = Isa::detect();
-            accounts.iter().map(|a| run(&mut isa, a)).collect()
+            accounts.iter().enumerate().map(|a| run(&mut isa, a)).collect()
         }
     }
 
@@ -995,10 +1007,21 @@ fn totals(slots: &[Slot], scan: f64, worst: usize, sums: MetaSums) -> Totals {
     }
 }
 
+/// One group's totals without its worst scenario's index.
+#[inline(always)]
+fn group_scan<const FMA: bool, const N: usize>(table: &Table<'_>, slots: &[Slot]) -> Totals {
+    let (scan, sums) = kernel::scan::<FMA, N>(table, slots);
+    totals(slots, scan, 0, sums)
+}
+
 /// [`GridMarginEngine::requirement_body`] as a [`Kernel`].
 struct Requirement<'a> {
     engine: &'a GridMarginEngine,
     account: &'a GridAccount,
+    /// The next account of a batch: its rows are prefetched.
+    next: Option<&'a GridAccount>,
+    /// The one after: its positions are prefetched.
+    after: Option<&'a GridAccount>,
 }
 
 impl Kernel for Requirement<'_> {
@@ -1006,6 +1029,15 @@ impl Kernel for Requirement<'_> {
     #[inline(always)]
     fn run<const FMA: bool, const N: usize>(self) -> Self::Out {
         self.engine.requirement_body::<FMA, N>(self.account)
+    }
+    #[inline(always)]
+    fn prefetch(&self, fetch: &mut impl FnMut(*const i8)) {
+        if let Some(next) = self.next {
+            kernel::row_lines(&self.engine.table(), &next.slots, fetch);
+        }
+        if let Some(after) = self.after {
+            kernel::slot_lines(&after.slots, fetch);
+        }
     }
 }
 

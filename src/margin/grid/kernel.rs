@@ -52,6 +52,12 @@ pub(super) trait Kernel {
     /// The work (`#[inline(always)]` so that it is compiled for the
     /// caller's instruction set).
     fn run<const FMA: bool, const N: usize>(self) -> Self::Out;
+    /// Calls `fetch` on memory worth asking the cache for before the work
+    /// (a hint: the AVX copies prefetch it; no effect on results).
+    #[inline(always)]
+    fn prefetch(&self, fetch: &mut impl FnMut(*const i8)) {
+        let _ = fetch;
+    }
 }
 
 /// Runs `kernel` compiled for `isa`.
@@ -76,12 +82,16 @@ pub(super) fn dispatch<K: Kernel>(isa: Isa, kernel: K) -> K::Out {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn run_avx512<K: Kernel>(kernel: K) -> K::Out {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    kernel.prefetch(&mut |p| _mm_prefetch::<_MM_HINT_T0>(p));
     kernel.run::<true, 64>()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn run_avx2<K: Kernel>(kernel: K) -> K::Out {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    kernel.prefetch(&mut |p| _mm_prefetch::<_MM_HINT_T0>(p));
     kernel.run::<true, 32>()
 }
 
@@ -104,46 +114,122 @@ pub(super) struct MetaSums {
     pub minimum: f64,
 }
 
-/// One pass over the slots for the `N` scenarios from `off`: lane `i` is
-/// `sum over slots of quantity x row[off + i]` in slot order; with `META`
-/// the slots' aggregates are summed into `sums` in the same loop.
+/// Eight scenarios' lanes: one zmm register, or two ymm.
+type Lane8 = [f64; 8];
+
+/// The lanes of one pass: up to 64 scenarios, `N / 8` of these in use.
+type Lanes = [Lane8; 8];
+
+/// One pass over the slots for the `N` scenarios from `off` (`N` a
+/// multiple of 8, at most 64): lane `i` is `sum over slots of quantity x
+/// row[off + i]` in slot order; with `META` the slots' aggregates are
+/// summed into `sums` in the same loop.
 #[inline(always)]
 fn pass<const FMA: bool, const META: bool, const N: usize>(
     table: &Table<'_>,
     off: usize,
     slots: &[Slot],
     sums: &mut MetaSums,
-) -> [f64; N] {
-    let mut lanes = [0.0f64; N];
+) -> Lanes {
+    if N > 0 && table.stride.is_multiple_of(N) && off.is_multiple_of(N) {
+        // Whole blocks: one bounds check per slot.
+        let (blocks, _) = table.rows.as_chunks::<N>();
+        let per_row = table.stride / N;
+        let at = off / N;
+        pass_over::<FMA, META, N>(table.meta, slots, sums, |k| blocks.get(k * per_row + at))
+    } else {
+        pass_over::<FMA, META, N>(table.meta, slots, sums, |k| {
+            table
+                .rows
+                .get(k * table.stride + off..)
+                .and_then(<[f64]>::first_chunk::<N>)
+        })
+    }
+}
+
+/// `a = q x r + a`, lane by lane (fused with `FMA`).
+#[inline(always)]
+fn fma8<const FMA: bool>(a: &mut Lane8, r: &Lane8, q: f64) {
+    for (a, r) in a.iter_mut().zip(r) {
+        *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
+    }
+}
+
+#[inline(always)]
+fn pass_over<'a, const FMA: bool, const META: bool, const N: usize>(
+    meta: &[RowMeta],
+    slots: &[Slot],
+    sums: &mut MetaSums,
+    row: impl Fn(usize) -> Option<&'a [f64; N]>,
+) -> Lanes {
+    const { assert!(N.is_multiple_of(8) && N <= 64) };
+    // Eight groups of eight lanes, written out (not a loop) so that they
+    // stay in registers across the slots.
+    let mut acc: Lanes = [[0.0; 8]; 8];
     for s in slots {
         let k = s.row as usize;
         let q = s.quantity;
-        if META && let Some(m) = table.meta.get(k) {
+        if META && let Some(m) = meta.get(k) {
             sums.delta += q * m.delta_notional;
             sums.minimum += slot_minimum(m, q);
         }
-        let Some(row) = table
-            .rows
-            .get(k * table.stride + off..)
-            .and_then(<[f64]>::first_chunk::<N>)
-        else {
+        let Some(row) = row(k) else {
             continue;
         };
-        for (a, r) in lanes.iter_mut().zip(row) {
-            *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
+        let (r, _) = row.as_chunks::<8>();
+        macro_rules! lanes {
+            ($($i:literal)*) => {$(
+                if $i < N / 8 && let (Some(a), Some(r)) = (acc.get_mut($i), r.get($i)) {
+                    fma8::<FMA>(a, r, q);
+                }
+            )*};
+        }
+        lanes!(0 1 2 3 4 5 6 7);
+    }
+    acc
+}
+
+/// Where the passes' lanes go. (A trait, not a closure: a closure is a
+/// function of its own, compiled without the caller's target features
+/// unless inlined.)
+trait Sink {
+    /// Receives the first `N / 8` groups of `lanes`, the scenarios from
+    /// `off`.
+    fn take<const N: usize>(&mut self, off: usize, lanes: &Lanes);
+}
+
+/// Keeps the largest lane (see [`max_into`]).
+struct MaxSink(f64);
+
+impl Sink for MaxSink {
+    #[inline(always)]
+    fn take<const N: usize>(&mut self, _: usize, lanes: &Lanes) {
+        self.0 = max_into::<N>(self.0, lanes);
+    }
+}
+
+/// Stores the lanes.
+struct StoreSink<'a>(&'a mut [f64]);
+
+impl Sink for StoreSink<'_> {
+    #[inline(always)]
+    fn take<const N: usize>(&mut self, off: usize, lanes: &Lanes) {
+        if let Some(dst) = self.0.get_mut(off..off + N) {
+            for (d, l) in dst.as_chunks_mut::<8>().0.iter_mut().zip(lanes) {
+                *d = *l;
+            }
         }
     }
-    lanes
 }
 
 /// Every pass over a row, widest first (`N`, then 32, 16, 8 for the
-/// rest); `out(off, lanes)` receives each. The aggregates are summed in
-/// the first pass.
+/// rest); `out` receives each. The aggregates are summed in the first
+/// pass.
 #[inline(always)]
 fn passes<const FMA: bool, const N: usize>(
     table: &Table<'_>,
     slots: &[Slot],
-    mut out: impl FnMut(usize, &[f64]),
+    out: &mut impl Sink,
 ) -> MetaSums {
     let mut sums = MetaSums {
         delta: 0.0,
@@ -153,9 +239,9 @@ fn passes<const FMA: bool, const N: usize>(
     macro_rules! go {
         ($w:expr) => {{
             if off == 0 {
-                out(off, &pass::<FMA, true, { $w }>(table, off, slots, &mut sums));
+                out.take::<{ $w }>(off, &pass::<FMA, true, { $w }>(table, off, slots, &mut sums));
             } else {
-                out(off, &pass::<FMA, false, { $w }>(table, off, slots, &mut sums));
+                out.take::<{ $w }>(off, &pass::<FMA, false, { $w }>(table, off, slots, &mut sums));
             }
             off += $w;
         }};
@@ -181,20 +267,24 @@ fn passes<const FMA: bool, const N: usize>(
     sums
 }
 
-/// The largest of `scan` and the lanes (`x > m` comparisons, vectorised
-/// eight lanes wide; order does not matter for finite numbers).
+/// The larger of two entries (`x > m`; the order of a maximum's
+/// comparisons does not matter for finite numbers).
 #[inline(always)]
-fn max_into(scan: f64, lanes: &[f64]) -> f64 {
+fn larger(x: f64, m: f64) -> f64 {
+    if x > m { x } else { m }
+}
+
+/// The largest of `scan` and the first `N` lanes: lane-wise maxima of the
+/// groups of eight (vector maxima), then folded.
+#[inline(always)]
+fn max_into<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
     let mut m = [scan; 8];
-    let (chunks, rest) = lanes.as_chunks::<8>();
-    for c in chunks {
-        for (m, &x) in m.iter_mut().zip(c) {
-            *m = if x > *m { x } else { *m };
+    for l in lanes.iter().take(N / 8) {
+        for (m, &x) in m.iter_mut().zip(l) {
+            *m = larger(x, *m);
         }
     }
-    rest.iter()
-        .chain(&m)
-        .fold(scan, |a, &x| if x > a { x } else { a })
+    m.iter().fold(scan, |a, &x| larger(x, a))
 }
 
 /// One group's scan risk (the largest accumulated loss, floored at 0)
@@ -204,9 +294,9 @@ pub(super) fn scan<const FMA: bool, const N: usize>(
     table: &Table<'_>,
     slots: &[Slot],
 ) -> (f64, MetaSums) {
-    let mut scan = 0.0;
-    let sums = passes::<FMA, N>(table, slots, |_, lanes| scan = max_into(scan, lanes));
-    (scan, sums)
+    let mut scan = MaxSink(0.0);
+    let sums = passes::<FMA, N>(table, slots, &mut scan);
+    (scan.0, sums)
 }
 
 /// One group's accumulated losses into `acc` (`stride` entries) and its
@@ -217,11 +307,7 @@ pub(super) fn losses<const FMA: bool, const N: usize>(
     slots: &[Slot],
     acc: &mut [f64],
 ) -> MetaSums {
-    passes::<FMA, N>(table, slots, |off, lanes| {
-        if let Some(dst) = acc.get_mut(off..off + lanes.len()) {
-            dst.copy_from_slice(lanes);
-        }
-    })
+    passes::<FMA, N>(table, slots, &mut StoreSink(acc))
 }
 
 /// [`losses`] as a [`Kernel`].
@@ -236,6 +322,30 @@ impl Kernel for Losses<'_, '_> {
     #[inline(always)]
     fn run<const FMA: bool, const N: usize>(self) -> MetaSums {
         losses::<FMA, N>(&self.table, self.slots, self.acc)
+    }
+}
+
+/// Entries of a row per cache line.
+const LINE: usize = 8;
+
+/// Calls `fetch` on every cache line of the rows of `slots`.
+#[inline(always)]
+pub(super) fn row_lines(table: &Table<'_>, slots: &[Slot], fetch: &mut impl FnMut(*const i8)) {
+    for s in slots {
+        let start = s.row as usize * table.stride;
+        if let Some(row) = table.rows.get(start..start + table.stride) {
+            for x in row.iter().step_by(LINE) {
+                fetch(std::ptr::from_ref(x).cast());
+            }
+        }
+    }
+}
+
+/// Calls `fetch` on every cache line of `slots`.
+#[inline(always)]
+pub(super) fn slot_lines(slots: &[Slot], fetch: &mut impl FnMut(*const i8)) {
+    for s in slots.iter().step_by(4) {
+        fetch(std::ptr::from_ref(s).cast());
     }
 }
 
