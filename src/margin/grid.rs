@@ -3,7 +3,7 @@
 //! O(scenarios) from a cached account state.
 
 use crate::error::{Error, Result};
-use crate::instrument::{Instrument, InstrumentId, Settlement, UnderlyingId};
+use crate::instrument::{Instrument, InstrumentId, OptionModel, Settlement, UnderlyingId};
 use crate::margin::MarginRequirement;
 use crate::margin::grid_policy::{GridPoint, GridPolicy, MinimumScope, VolPoint};
 use crate::margin::offsets::{
@@ -12,7 +12,8 @@ use crate::margin::offsets::{
 use crate::market::{MarketSnapshot, RiskFactor};
 use crate::pnl::{Revaluation, RiskArrays};
 use crate::portfolio::{InstrumentSet, MAX_ABS_QUANTITY, Portfolio, Position};
-use crate::pricing::instrument_greeks;
+use crate::greeks::{GreeksBatch, OptionBatch};
+use crate::pricing::{instrument_greeks, option_inputs};
 use crate::scenario::{ScenarioSet, ShockKind};
 use crate::units::{DayBasis, Timestamp, YearFraction};
 #[cfg(feature = "serde")]
@@ -322,7 +323,13 @@ impl GridMarginEngine {
         let mut meta = Vec::with_capacity(instruments.len());
         let mut index = HashMap::with_capacity(instruments.len());
         let minimum = policy.option_minimum;
-        for (k, (item, array)) in instruments.iter().zip(arrays.arrays()).enumerate() {
+        let deltas = contract_deltas(instruments, market)?;
+        for (k, ((item, array), &delta)) in instruments
+            .iter()
+            .zip(arrays.arrays())
+            .zip(&deltas)
+            .enumerate()
+        {
             let underlying = underlyings
                 .binary_search_by(|u| u.id.cmp(item.instrument.underlying()))
                 .map_err(|_| Error::MissingUnderlying(item.instrument.underlying().clone()))?;
@@ -335,10 +342,8 @@ impl GridMarginEngine {
                 id: item.id.clone(),
                 source: Box::new(e),
             };
-            let greeks = instrument_greeks(&item.instrument, market).map_err(wrap)?;
             let multiplier = item.instrument.multiplier();
-            let delta_notional =
-                greeks.quote.delta * greeks.forward_per_spot * info.spot * multiplier;
+            let delta_notional = delta * info.spot * multiplier;
             let notional = info.spot * multiplier;
             let premium = match array.settlement() {
                 Settlement::Linear => array.base_value(),
@@ -530,8 +535,6 @@ impl GridMarginEngine {
             Requirement {
                 engine: self,
                 account,
-                next: None,
-                after: None,
             },
         )
     }
@@ -553,15 +556,13 @@ impl GridMarginEngine {
         &self,
         account: &GridAccount,
     ) -> Result<MarginRequirement> {
-        let table = self.table();
         if self.offsets.is_empty() {
             let mut sum = 0.0;
             let mut concentration = 0.0;
-            for slots in account.groups() {
-                let t = group_scan::<FMA, N>(&table, slots);
+            self.each_group::<FMA, N>(account, |t| {
                 sum += self.underlying_requirement(&t).0;
                 concentration += self.concentration(&t);
-            }
+            });
             return self.finish(sum, 0.0, concentration);
         }
         let mut stack = [Totals::ZERO; 16];
@@ -573,10 +574,40 @@ impl GridMarginEngine {
             spill.resize(n, Totals::ZERO);
             &mut spill
         };
-        for (slots, t) in account.groups().zip(buf.iter_mut()) {
-            *t = group_scan::<FMA, N>(&table, slots);
-        }
+        let mut next = buf.iter_mut();
+        self.each_group::<FMA, N>(account, |t| {
+            if let Some(slot) = next.next() {
+                *slot = t;
+            }
+        });
         self.combine(buf)
+    }
+
+    /// Each group's totals (without the worst scenario's index), in order:
+    /// in one pass over all the slots when a row fits in one pass, else
+    /// group by group.
+    #[inline(always)]
+    fn each_group<const FMA: bool, const N: usize>(
+        &self,
+        account: &GridAccount,
+        mut f: impl FnMut(Totals),
+    ) {
+        let table = self.table();
+        if table.stride == N {
+            kernel::scan_groups::<FMA, N>(&table, &account.slots, |underlying, scan, sums| {
+                f(Totals {
+                    underlying,
+                    scan,
+                    worst: 0,
+                    delta: sums.delta,
+                    minimum: sums.minimum,
+                })
+            });
+        } else {
+            for slots in account.groups() {
+                f(group_scan::<FMA, N>(&table, slots));
+            }
+        }
     }
 
     /// One group's accumulated losses into `acc` and its totals (scan and
@@ -786,26 +817,13 @@ impl GridMarginEngine {
     /// requirement, the same bits as [`GridMarginEngine::requirement`] on
     /// that account alone, whatever the number of threads.
     pub fn margin_batch(&self, accounts: &[GridAccount]) -> Vec<Result<MarginRequirement>> {
-        // Account `i` is margined while the rows of account `i + 1` and
-        // the positions of account `i + 2` are fetched into the cache.
-        let run = |isa: &mut Isa, (i, a): (usize, &GridAccount)| {
-            self.check_listing(a)?;
-            dispatch(
-                *isa,
-                Requirement {
-                    engine: self,
-                    account: a,
-                    next: accounts.get(i + 1),
-                    after: accounts.get(i + 2),
-                },
-            )
-        };
+        // (Prefetching the next account's rows was measured slower.)
+        let run = |isa: &mut Isa, a: &GridAccount| self.requirement_with(*isa, a);
         #[cfg(feature = "rayon")]
         {
             use rayon::prelude::*;
             accounts
                 .par_iter()
-                .enumerate()
                 .with_min_len(256)
                 .map_init(Isa::detect, run)
                 .collect()
@@ -813,7 +831,7 @@ impl GridMarginEngine {
         #[cfg(not(feature = "rayon"))]
         {
             let mut isa = Isa::detect();
-            accounts.iter().enumerate().map(|a| run(&mut isa, a)).collect()
+            accounts.iter().map(|a| run(&mut isa, a)).collect()
         }
     }
 
@@ -1018,10 +1036,6 @@ fn group_scan<const FMA: bool, const N: usize>(table: &Table<'_>, slots: &[Slot]
 struct Requirement<'a> {
     engine: &'a GridMarginEngine,
     account: &'a GridAccount,
-    /// The next account of a batch: its rows are prefetched.
-    next: Option<&'a GridAccount>,
-    /// The one after: its positions are prefetched.
-    after: Option<&'a GridAccount>,
 }
 
 impl Kernel for Requirement<'_> {
@@ -1030,15 +1044,69 @@ impl Kernel for Requirement<'_> {
     fn run<const FMA: bool, const N: usize>(self) -> Self::Out {
         self.engine.requirement_body::<FMA, N>(self.account)
     }
-    #[inline(always)]
-    fn prefetch(&self, fetch: &mut impl FnMut(*const i8)) {
-        if let Some(next) = self.next {
-            kernel::row_lines(&self.engine.table(), &next.slots, fetch);
-        }
-        if let Some(after) = self.after {
-            kernel::slot_lines(&after.slots, fetch);
+}
+
+/// Each instrument's quote-currency delta times forward per spot (as
+/// [`instrument_greeks`]: `quote.delta x forward_per_spot`): the options
+/// through the batch Greeks kernel at once, the delta-one contracts one by
+/// one. Should the batch fail, every instrument is redone one by one so
+/// that the error names it.
+fn contract_deltas(instruments: &InstrumentSet, market: &MarketSnapshot) -> Result<Vec<f64>> {
+    let one = |item: &crate::portfolio::ListedInstrument| {
+        instrument_greeks(&item.instrument, market)
+            .map(|g| g.quote.delta * g.forward_per_spot)
+            .map_err(|e| Error::InInstrument {
+                id: item.id.clone(),
+                source: Box::new(e),
+            })
+    };
+    let one_by_one = || instruments.iter().map(one).collect::<Result<Vec<f64>>>();
+    let mut batch = OptionBatch::with_capacity(instruments.len());
+    // Per option: its index and the model's underlying (spot or forward).
+    let mut options = Vec::with_capacity(instruments.len());
+    for (k, item) in instruments.iter().enumerate() {
+        if let Instrument::Option(o) = &item.instrument {
+            match option_inputs(o, market) {
+                Ok(inputs) => {
+                    batch.push(&inputs);
+                    options.push((k, inputs.underlying()));
+                }
+                Err(_) => return one_by_one(),
+            }
         }
     }
+    let mut greeks = GreeksBatch::default();
+    if batch.greeks(&mut greeks).is_err() {
+        return one_by_one();
+    }
+    let mut deltas = vec![0.0; instruments.len()];
+    let mut next = options.iter().zip(greeks.delta.iter().zip(&greeks.value));
+    for (k, (item, d)) in instruments.iter().zip(deltas.iter_mut()).enumerate() {
+        let Instrument::Option(o) = &item.instrument else {
+            *d = one(item)?;
+            continue;
+        };
+        let Some((&(j, u), (&delta, &value))) = next.next() else {
+            return one_by_one();
+        };
+        if j != k {
+            return one_by_one();
+        }
+        // Settlement as `pricing::settle`: an inverse option's coin delta
+        // is `delta / U - value / U^2`, in quote currency times `U`.
+        let quote = match o.settlement() {
+            Settlement::Linear => delta,
+            Settlement::Inverse => (delta / u - value / (u * u)) * u,
+        };
+        let forward_per_spot = match o.model() {
+            OptionModel::BlackScholesMerton => 1.0,
+            OptionModel::Black76 => {
+                u / market.underlying(o.underlying())?.spot()
+            }
+        };
+        *d = quote * forward_per_spot;
+    }
+    Ok(deltas)
 }
 
 /// One scenario set moving every underlying by its own grid: factors spot

@@ -52,12 +52,6 @@ pub(super) trait Kernel {
     /// The work (`#[inline(always)]` so that it is compiled for the
     /// caller's instruction set).
     fn run<const FMA: bool, const N: usize>(self) -> Self::Out;
-    /// Calls `fetch` on memory worth asking the cache for before the work
-    /// (a hint: the AVX copies prefetch it; no effect on results).
-    #[inline(always)]
-    fn prefetch(&self, fetch: &mut impl FnMut(*const i8)) {
-        let _ = fetch;
-    }
 }
 
 /// Runs `kernel` compiled for `isa`.
@@ -82,16 +76,12 @@ pub(super) fn dispatch<K: Kernel>(isa: Isa, kernel: K) -> K::Out {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn run_avx512<K: Kernel>(kernel: K) -> K::Out {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    kernel.prefetch(&mut |p| _mm_prefetch::<_MM_HINT_T0>(p));
     kernel.run::<true, 64>()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn run_avx2<K: Kernel>(kernel: K) -> K::Out {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    kernel.prefetch(&mut |p| _mm_prefetch::<_MM_HINT_T0>(p));
     kernel.run::<true, 32>()
 }
 
@@ -162,11 +152,29 @@ fn pass_over<'a, const FMA: bool, const META: bool, const N: usize>(
     sums: &mut MetaSums,
     row: impl Fn(usize) -> Option<&'a [f64; N]>,
 ) -> Lanes {
+    pass_while::<FMA, META, N>(meta, slots, |_| true, sums, row).0
+}
+
+/// [`pass_over`] of the leading slots that satisfy `take`; also returns
+/// how many those were.
+#[inline(always)]
+fn pass_while<'a, const FMA: bool, const META: bool, const N: usize>(
+    meta: &[RowMeta],
+    slots: &[Slot],
+    take: impl Fn(&Slot) -> bool,
+    sums: &mut MetaSums,
+    row: impl Fn(usize) -> Option<&'a [f64; N]>,
+) -> (Lanes, usize) {
     const { assert!(N.is_multiple_of(8) && N <= 64) };
     // Eight groups of eight lanes, written out (not a loop) so that they
     // stay in registers across the slots.
     let mut acc: Lanes = [[0.0; 8]; 8];
+    let mut taken = 0;
     for s in slots {
+        if !take(s) {
+            break;
+        }
+        taken += 1;
         let k = s.row as usize;
         let q = s.quantity;
         if META && let Some(m) = meta.get(k) {
@@ -186,7 +194,7 @@ fn pass_over<'a, const FMA: bool, const META: bool, const N: usize>(
         }
         lanes!(0 1 2 3 4 5 6 7);
     }
-    acc
+    (acc, taken)
 }
 
 /// Where the passes' lanes go. (A trait, not a closure: a closure is a
@@ -299,6 +307,36 @@ pub(super) fn scan<const FMA: bool, const N: usize>(
     (scan.0, sums)
 }
 
+/// Every group's scan risk and aggregates in one pass over an account's
+/// slots, for rows of exactly `N` entries (no group boundaries looked up
+/// beforehand): `group(underlying, scan, sums)` for each run of slots on
+/// one underlying, in order. The same operations per group as [`scan`].
+#[inline(always)]
+pub(super) fn scan_groups<const FMA: bool, const N: usize>(
+    table: &Table<'_>,
+    slots: &[Slot],
+    mut group: impl FnMut(u32, f64, MetaSums),
+) {
+    let (blocks, _) = table.rows.as_chunks::<N>();
+    let mut rest = slots;
+    while let Some(first) = rest.first() {
+        let underlying = first.underlying;
+        let mut sums = MetaSums {
+            delta: 0.0,
+            minimum: 0.0,
+        };
+        let (acc, taken) = pass_while::<FMA, true, N>(
+            table.meta,
+            rest,
+            |s| s.underlying == underlying,
+            &mut sums,
+            |k| blocks.get(k),
+        );
+        group(underlying, max_into::<N>(0.0, &acc), sums);
+        rest = rest.get(taken.max(1)..).unwrap_or(&[]);
+    }
+}
+
 /// One group's accumulated losses into `acc` (`stride` entries) and its
 /// aggregates.
 #[inline(always)]
@@ -322,30 +360,6 @@ impl Kernel for Losses<'_, '_> {
     #[inline(always)]
     fn run<const FMA: bool, const N: usize>(self) -> MetaSums {
         losses::<FMA, N>(&self.table, self.slots, self.acc)
-    }
-}
-
-/// Entries of a row per cache line.
-const LINE: usize = 8;
-
-/// Calls `fetch` on every cache line of the rows of `slots`.
-#[inline(always)]
-pub(super) fn row_lines(table: &Table<'_>, slots: &[Slot], fetch: &mut impl FnMut(*const i8)) {
-    for s in slots {
-        let start = s.row as usize * table.stride;
-        if let Some(row) = table.rows.get(start..start + table.stride) {
-            for x in row.iter().step_by(LINE) {
-                fetch(std::ptr::from_ref(x).cast());
-            }
-        }
-    }
-}
-
-/// Calls `fetch` on every cache line of `slots`.
-#[inline(always)]
-pub(super) fn slot_lines(slots: &[Slot], fetch: &mut impl FnMut(*const i8)) {
-    for s in slots.iter().step_by(4) {
-        fetch(std::ptr::from_ref(s).cast());
     }
 }
 
