@@ -100,6 +100,10 @@ pub struct GridMarginEngine {
     stride: usize,
     rows: Vec<f64>,
     meta: Vec<RowMeta>,
+    /// The kernel's copy of `meta`: per row, `[delta_notional,
+    /// long_minimum]` then `[delta_notional, -short_minimum]`, so that a
+    /// slot's aggregates are `q x entry[2 row + (q < 0)]`.
+    signed_meta: Vec<[f64; 2]>,
     listed: Vec<Listed>,
     index: HashMap<InstrumentId, u32>,
     offsets: ResolvedOffsets,
@@ -392,6 +396,15 @@ impl GridMarginEngine {
             }
             h.finish()
         };
+        let signed_meta = meta
+            .iter()
+            .flat_map(|m| {
+                [
+                    [m.delta_notional, m.long_minimum],
+                    [m.delta_notional, -m.short_minimum],
+                ]
+            })
+            .collect();
         let offsets = policy
             .offsets
             .resolve(|id| underlyings.binary_search_by(|u| u.id.cmp(id)).ok());
@@ -405,6 +418,7 @@ impl GridMarginEngine {
             stride,
             rows,
             meta,
+            signed_meta,
             listed,
             index,
         })
@@ -544,7 +558,7 @@ impl GridMarginEngine {
         Table {
             rows: &self.rows,
             stride: self.stride,
-            meta: &self.meta,
+            meta: &self.signed_meta,
         }
     }
 

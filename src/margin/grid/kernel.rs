@@ -7,7 +7,9 @@
 //! differ only in how many scenarios sit in registers at once) and unfused
 //! in the baseline copy.
 
-use super::{RowMeta, Slot, slot_minimum};
+use super::Slot;
+#[cfg(test)]
+use super::{RowMeta, slot_minimum};
 
 /// An instruction set the processor was found to have; only
 /// [`Isa::detect`] makes one, so holding an `Isa` proves the detection.
@@ -92,12 +94,14 @@ pub(super) struct Table<'a> {
     pub rows: &'a [f64],
     /// Entries per row: a multiple of 8, and of 32 above 16.
     pub stride: usize,
-    /// Per-contract aggregates, one per row.
-    pub meta: &'a [RowMeta],
+    /// Per contract, two entries: `[delta_notional, long_minimum]` and
+    /// `[delta_notional, -short_minimum]` (quote currency per contract).
+    pub meta: &'a [[f64; 2]],
 }
 
 /// A group's net delta notional and option minimum, summed in slot order
-/// (`delta += q x delta_notional`, `minimum += slot_minimum`, unfused).
+/// (`delta += q x delta_notional`, `minimum += q x (q < 0 ? -short :
+/// long)`, unfused: the same bits as `slot_minimum`, `(-q) x short`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct MetaSums {
     pub delta: f64,
@@ -147,7 +151,7 @@ fn fma8<const FMA: bool>(a: &mut Lane8, r: &Lane8, q: f64) {
 
 #[inline(always)]
 fn pass_over<'a, const FMA: bool, const META: bool, const N: usize>(
-    meta: &[RowMeta],
+    meta: &[[f64; 2]],
     slots: &[Slot],
     sums: &mut MetaSums,
     row: impl Fn(usize) -> Option<&'a [f64; N]>,
@@ -159,7 +163,7 @@ fn pass_over<'a, const FMA: bool, const META: bool, const N: usize>(
 /// how many those were.
 #[inline(always)]
 fn pass_while<'a, const FMA: bool, const META: bool, const N: usize>(
-    meta: &[RowMeta],
+    meta: &[[f64; 2]],
     slots: &[Slot],
     take: impl Fn(&Slot) -> bool,
     sums: &mut MetaSums,
@@ -177,9 +181,9 @@ fn pass_while<'a, const FMA: bool, const META: bool, const N: usize>(
         taken += 1;
         let k = s.row as usize;
         let q = s.quantity;
-        if META && let Some(m) = meta.get(k) {
-            sums.delta += q * m.delta_notional;
-            sums.minimum += slot_minimum(m, q);
+        if META && let Some(m) = meta.get(2 * k + usize::from(q < 0.0)) {
+            sums.delta += q * m[0];
+            sums.minimum += q * m[1];
         }
         let Some(row) = row(k) else {
             continue;
@@ -407,10 +411,19 @@ mod tests {
                     long_minimum: 0.5 * k as f64,
                 })
                 .collect();
+            let signed: Vec<[f64; 2]> = meta
+                .iter()
+                .flat_map(|m| {
+                    [
+                        [m.delta_notional, m.long_minimum],
+                        [m.delta_notional, -m.short_minimum],
+                    ]
+                })
+                .collect();
             let table = Table {
                 rows: &rows,
                 stride,
-                meta: &meta,
+                meta: &signed,
             };
             let slots: Vec<Slot> = [(0, 1.5), (2, -3.25), (3, 0.1), (4, -7.0), (1, 2.0)]
                 .iter()
