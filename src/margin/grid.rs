@@ -597,31 +597,23 @@ impl GridMarginEngine {
         self.combine(buf)
     }
 
-    /// Each group's totals (without the worst scenario's index), in order:
-    /// in one pass over all the slots when a row fits in one pass, else
-    /// group by group.
+    /// Each group's totals (without the worst scenario's index), in order,
+    /// in one sweep over the slots.
     #[inline(always)]
     fn each_group<const FMA: bool, const N: usize>(
         &self,
         account: &GridAccount,
         mut f: impl FnMut(Totals),
     ) {
-        let table = self.table();
-        if table.stride == N {
-            kernel::scan_groups::<FMA, N>(&table, &account.slots, |underlying, scan, sums| {
-                f(Totals {
-                    underlying,
-                    scan,
-                    worst: 0,
-                    delta: sums.delta,
-                    minimum: sums.minimum,
-                })
-            });
-        } else {
-            for slots in account.groups() {
-                f(group_scan::<FMA, N>(&table, slots));
-            }
-        }
+        kernel::scan_groups::<FMA, N>(&self.table(), &account.slots, |underlying, scan, sums| {
+            f(Totals {
+                underlying,
+                scan,
+                worst: 0,
+                delta: sums.delta,
+                minimum: sums.minimum,
+            })
+        });
     }
 
     /// One group's accumulated losses into `acc` and its totals (scan and
@@ -1037,13 +1029,6 @@ fn totals(slots: &[Slot], scan: f64, worst: usize, sums: MetaSums) -> Totals {
         delta: sums.delta,
         minimum: sums.minimum,
     }
-}
-
-/// One group's totals without its worst scenario's index.
-#[inline(always)]
-fn group_scan<const FMA: bool, const N: usize>(table: &Table<'_>, slots: &[Slot]) -> Totals {
-    let (scan, sums) = kernel::scan::<FMA, N>(table, slots);
-    totals(slots, scan, 0, sums)
 }
 
 /// [`GridMarginEngine::requirement_body`] as a [`Kernel`].

@@ -114,25 +114,30 @@ type Lane8 = [f64; 8];
 /// The lanes of one pass: up to 64 scenarios, `N / 8` of these in use.
 type Lanes = [Lane8; 8];
 
-/// One pass over the slots for the `N` scenarios from `off` (`N` a
-/// multiple of 8, at most 64): lane `i` is `sum over slots of quantity x
-/// row[off + i]` in slot order; with `META` the slots' aggregates are
-/// summed into `sums` in the same loop.
+/// One pass over the leading slots on `slots[0]`'s underlying (the
+/// group) for the `N` scenarios from `off` (`N` a multiple of 8, at most
+/// 64): lane `i` is `sum over the group of quantity x row[off + i]` in
+/// slot order; with `META` the slots' aggregates are summed into `sums`
+/// in the same loop. Also returns the group's length.
 #[inline(always)]
 fn pass<const FMA: bool, const META: bool, const N: usize>(
     table: &Table<'_>,
     off: usize,
     slots: &[Slot],
     sums: &mut MetaSums,
-) -> Lanes {
+) -> (Lanes, usize) {
+    let underlying = slots.first().map_or(0, |s| s.underlying);
+    let same = |s: &Slot| s.underlying == underlying;
     if N > 0 && table.stride.is_multiple_of(N) && off.is_multiple_of(N) {
         // Whole blocks: one bounds check per slot.
         let (blocks, _) = table.rows.as_chunks::<N>();
         let per_row = table.stride / N;
         let at = off / N;
-        pass_over::<FMA, META, N>(table.meta, slots, sums, |k| blocks.get(k * per_row + at))
+        pass_while::<FMA, META, N>(table.meta, slots, same, sums, |k| {
+            blocks.get(k * per_row + at)
+        })
     } else {
-        pass_over::<FMA, META, N>(table.meta, slots, sums, |k| {
+        pass_while::<FMA, META, N>(table.meta, slots, same, sums, |k| {
             table
                 .rows
                 .get(k * table.stride + off..)
@@ -149,18 +154,8 @@ fn fma8<const FMA: bool>(a: &mut Lane8, r: &Lane8, q: f64) {
     }
 }
 
-#[inline(always)]
-fn pass_over<'a, const FMA: bool, const META: bool, const N: usize>(
-    meta: &[[f64; 2]],
-    slots: &[Slot],
-    sums: &mut MetaSums,
-    row: impl Fn(usize) -> Option<&'a [f64; N]>,
-) -> Lanes {
-    pass_while::<FMA, META, N>(meta, slots, |_| true, sums, row).0
-}
-
-/// [`pass_over`] of the leading slots that satisfy `take`; also returns
-/// how many those were.
+/// One pass over the leading slots that satisfy `take`; also returns how
+/// many those were.
 #[inline(always)]
 fn pass_while<'a, const FMA: bool, const META: bool, const N: usize>(
     meta: &[[f64; 2]],
@@ -234,26 +229,31 @@ impl Sink for StoreSink<'_> {
     }
 }
 
-/// Every pass over a row, widest first (`N`, then 32, 16, 8 for the
-/// rest); `out` receives each. The aggregates are summed in the first
-/// pass.
+/// Every pass over a row for the leading group of `slots` (the slots on
+/// `slots[0]`'s underlying), widest first (`N`, then 32, 16, 8 for the
+/// rest); `out` receives each. The aggregates are summed, and the group's
+/// length found, in the first pass; the others run over the group only.
 #[inline(always)]
 fn passes<const FMA: bool, const N: usize>(
     table: &Table<'_>,
     slots: &[Slot],
     out: &mut impl Sink,
-) -> MetaSums {
+) -> (MetaSums, usize) {
     let mut sums = MetaSums {
         delta: 0.0,
         minimum: 0.0,
     };
+    let mut group = slots;
     let mut off = 0;
     macro_rules! go {
         ($w:expr) => {{
             if off == 0 {
-                out.take::<{ $w }>(off, &pass::<FMA, true, { $w }>(table, off, slots, &mut sums));
+                let (lanes, len) = pass::<FMA, true, { $w }>(table, off, group, &mut sums);
+                group = group.get(..len).unwrap_or(group);
+                out.take::<{ $w }>(off, &lanes);
             } else {
-                out.take::<{ $w }>(off, &pass::<FMA, false, { $w }>(table, off, slots, &mut sums));
+                let (lanes, _) = pass::<FMA, false, { $w }>(table, off, group, &mut sums);
+                out.take::<{ $w }>(off, &lanes);
             }
             off += $w;
         }};
@@ -274,9 +274,10 @@ fn passes<const FMA: bool, const N: usize>(
     }
     if off == 0 {
         // No row entries at all: the aggregates still count.
-        let _ = pass::<FMA, true, 0>(table, 0, slots, &mut sums);
+        let (_, len) = pass::<FMA, true, 0>(table, 0, group, &mut sums);
+        group = group.get(..len).unwrap_or(group);
     }
-    sums
+    (sums, group.len())
 }
 
 /// The larger of two entries (`x > m`; the order of a maximum's
@@ -299,57 +300,57 @@ fn max_into<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
     m.iter().fold(scan, |a, &x| larger(x, a))
 }
 
-/// One group's scan risk (the largest accumulated loss, floored at 0)
-/// and aggregates, without storing the losses.
-#[inline(always)]
-pub(super) fn scan<const FMA: bool, const N: usize>(
-    table: &Table<'_>,
-    slots: &[Slot],
-) -> (f64, MetaSums) {
-    let mut scan = MaxSink(0.0);
-    let sums = passes::<FMA, N>(table, slots, &mut scan);
-    (scan.0, sums)
-}
-
-/// Every group's scan risk and aggregates in one pass over an account's
-/// slots, for rows of exactly `N` entries (no group boundaries looked up
-/// beforehand): `group(underlying, scan, sums)` for each run of slots on
-/// one underlying, in order. The same operations per group as [`scan`].
+/// Every group's scan risk (the largest accumulated loss, floored at 0)
+/// and aggregates, in one sweep over an account's slots without storing
+/// the losses: `group(underlying, scan, sums)` for each run of slots on
+/// one underlying, in order (group boundaries found by the first pass).
 #[inline(always)]
 pub(super) fn scan_groups<const FMA: bool, const N: usize>(
     table: &Table<'_>,
     slots: &[Slot],
     mut group: impl FnMut(u32, f64, MetaSums),
 ) {
-    let (blocks, _) = table.rows.as_chunks::<N>();
     let mut rest = slots;
+    if table.stride == N {
+        // One pass per group (the common case, written out: the general
+        // loop below compiles to slower code for it).
+        let (blocks, _) = table.rows.as_chunks::<N>();
+        while let Some(first) = rest.first() {
+            let underlying = first.underlying;
+            let mut sums = MetaSums {
+                delta: 0.0,
+                minimum: 0.0,
+            };
+            let (acc, len) = pass_while::<FMA, true, N>(
+                table.meta,
+                rest,
+                |s| s.underlying == underlying,
+                &mut sums,
+                |k| blocks.get(k),
+            );
+            group(underlying, max_into::<N>(0.0, &acc), sums);
+            rest = rest.get(len.max(1)..).unwrap_or(&[]);
+        }
+        return;
+    }
     while let Some(first) = rest.first() {
         let underlying = first.underlying;
-        let mut sums = MetaSums {
-            delta: 0.0,
-            minimum: 0.0,
-        };
-        let (acc, taken) = pass_while::<FMA, true, N>(
-            table.meta,
-            rest,
-            |s| s.underlying == underlying,
-            &mut sums,
-            |k| blocks.get(k),
-        );
-        group(underlying, max_into::<N>(0.0, &acc), sums);
-        rest = rest.get(taken.max(1)..).unwrap_or(&[]);
+        let mut scan = MaxSink(0.0);
+        let (sums, len) = passes::<FMA, N>(table, rest, &mut scan);
+        group(underlying, scan.0, sums);
+        rest = rest.get(len.max(1)..).unwrap_or(&[]);
     }
 }
 
-/// One group's accumulated losses into `acc` (`stride` entries) and its
-/// aggregates.
+/// The accumulated losses into `acc` (`stride` entries) and aggregates of
+/// the leading group of `slots` (all of them when they are one group).
 #[inline(always)]
 pub(super) fn losses<const FMA: bool, const N: usize>(
     table: &Table<'_>,
     slots: &[Slot],
     acc: &mut [f64],
 ) -> MetaSums {
-    passes::<FMA, N>(table, slots, &mut StoreSink(acc))
+    passes::<FMA, N>(table, slots, &mut StoreSink(acc)).0
 }
 
 /// [`losses`] as a [`Kernel`].
@@ -391,9 +392,13 @@ mod tests {
     }
 
     impl Kernel for Scan<'_> {
-        type Out = (f64, MetaSums);
+        type Out = Vec<(u32, f64, MetaSums)>;
         fn run<const FMA: bool, const N: usize>(self) -> Self::Out {
-            scan::<FMA, N>(&self.table, self.slots)
+            let mut out = Vec::new();
+            scan_groups::<FMA, N>(&self.table, self.slots, |u, scan, sums| {
+                out.push((u, scan, sums));
+            });
+            out
         }
     }
 
@@ -464,16 +469,46 @@ mod tests {
                     assert_eq!(got.to_bits(), want.to_bits(), "{isa:?} stride {stride} lane {i}");
                 }
                 let max = acc.iter().fold(0.0f64, |m, &x| if x > m { x } else { m });
-                let (scan, sums) = dispatch(
+                let groups = dispatch(
                     isa,
                     Scan {
                         table,
                         slots: &slots,
                     },
                 );
+                assert_eq!(groups.len(), 1);
+                let (_, scan, sums) = groups[0];
                 assert_eq!(scan.to_bits(), max.to_bits(), "{isa:?} stride {stride}");
                 assert!(max > 0.0);
                 assert_eq!(sums, MetaSums { delta, minimum });
+                // Split into two groups: each as if alone.
+                let mut split = slots.clone();
+                for s in &mut split[2..] {
+                    s.underlying = 1;
+                }
+                let groups = dispatch(
+                    isa,
+                    Scan {
+                        table,
+                        slots: &split,
+                    },
+                );
+                assert_eq!(groups.len(), 2);
+                for (g, part) in groups.iter().zip([&split[..2], &split[2..]]) {
+                    let mut acc = vec![0.0; stride];
+                    let sums = dispatch(
+                        isa,
+                        Losses {
+                            table,
+                            slots: part,
+                            acc: &mut acc,
+                        },
+                    );
+                    let max = acc.iter().fold(0.0f64, |m, &x| if x > m { x } else { m });
+                    assert_eq!(g.0, part[0].underlying);
+                    assert_eq!(g.1.to_bits(), max.to_bits());
+                    assert_eq!(g.2, sums);
+                }
             }
         }
     }
