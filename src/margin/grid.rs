@@ -3,6 +3,7 @@
 //! O(scenarios) from a cached account state.
 
 use crate::error::{Error, Result};
+use crate::greeks::{GreeksBatch, OptionBatch};
 use crate::instrument::{Instrument, InstrumentId, OptionModel, Settlement, UnderlyingId};
 use crate::margin::MarginRequirement;
 use crate::margin::grid_policy::{GridPoint, GridPolicy, MinimumScope, VolPoint};
@@ -12,13 +13,12 @@ use crate::margin::offsets::{
 use crate::market::{MarketSnapshot, RiskFactor};
 use crate::pnl::{Revaluation, RiskArrays};
 use crate::portfolio::{InstrumentSet, MAX_ABS_QUANTITY, Portfolio, Position};
-use crate::greeks::{GreeksBatch, OptionBatch};
 use crate::pricing::{instrument_greeks, option_inputs};
 use crate::scenario::{ScenarioSet, ShockKind};
 use crate::units::{DayBasis, Timestamp, YearFraction};
+use kernel::{Isa, Kernel, Losses, MetaSums, Table, dispatch};
 #[cfg(feature = "serde")]
 use serde::Serialize;
-use kernel::{Isa, Kernel, Losses, MetaSums, Table, dispatch};
 use std::collections::{BTreeSet, HashMap};
 
 mod kernel;
@@ -645,7 +645,11 @@ impl GridMarginEngine {
     }
 
     fn concentration(&self, t: &Totals) -> f64 {
-        match self.underlyings.get(t.underlying as usize).and_then(|u| u.depth) {
+        match self
+            .underlyings
+            .get(t.underlying as usize)
+            .and_then(|u| u.depth)
+        {
             Some(depth) => self
                 .policy
                 .concentration
@@ -1099,9 +1103,7 @@ fn contract_deltas(instruments: &InstrumentSet, market: &MarketSnapshot) -> Resu
         };
         let forward_per_spot = match o.model() {
             OptionModel::BlackScholesMerton => 1.0,
-            OptionModel::Black76 => {
-                u / market.underlying(o.underlying())?.spot()
-            }
+            OptionModel::Black76 => u / market.underlying(o.underlying())?.spot(),
         };
         *d = quote * forward_per_spot;
     }

@@ -466,7 +466,11 @@ mod tests {
                             a + s.quantity * r
                         }
                     });
-                    assert_eq!(got.to_bits(), want.to_bits(), "{isa:?} stride {stride} lane {i}");
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{isa:?} stride {stride} lane {i}"
+                    );
                 }
                 let max = acc.iter().fold(0.0f64, |m, &x| if x > m { x } else { m });
                 let groups = dispatch(
