@@ -894,10 +894,21 @@ impl GridMarginEngine {
         let m = &self.meta[k];
         let q = order.quantity;
         let account = &state.account;
-        let group = account
-            .groups()
-            .enumerate()
-            .find(|(_, g)| g.first().is_some_and(|s| s.underlying == l.underlying));
+        // Slots are sorted by underlying, and the cached totals are in group
+        // order: both found by binary search.
+        let group = state
+            .totals
+            .binary_search_by_key(&l.underlying, |t| t.underlying)
+            .ok()
+            .map(|gi| {
+                let start = account
+                    .slots
+                    .partition_point(|s| s.underlying < l.underlying);
+                let end = account
+                    .slots
+                    .partition_point(|s| s.underlying <= l.underlying);
+                (gi, account.slots.get(start..end).unwrap_or(&[]))
+            });
         let updated = match group {
             Some((gi, slots)) => {
                 let acc = &state.losses[gi * self.stride..gi * self.stride + self.scenarios];
