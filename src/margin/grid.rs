@@ -3,7 +3,8 @@
 //! O(scenarios) from a cached account state.
 
 use crate::error::{Error, Result};
-use crate::instrument::{Instrument, InstrumentId, Settlement, UnderlyingId};
+use crate::greeks::{GreeksBatch, OptionBatch};
+use crate::instrument::{Instrument, InstrumentId, OptionModel, Settlement, UnderlyingId};
 use crate::margin::MarginRequirement;
 use crate::margin::grid_policy::{GridPoint, GridPolicy, MinimumScope, VolPoint};
 use crate::margin::offsets::{
@@ -12,15 +13,15 @@ use crate::margin::offsets::{
 use crate::market::{MarketSnapshot, RiskFactor};
 use crate::pnl::{Revaluation, RiskArrays};
 use crate::portfolio::{InstrumentSet, MAX_ABS_QUANTITY, Portfolio, Position};
-use crate::pricing::instrument_greeks;
+use crate::pricing::{instrument_greeks, option_inputs};
 use crate::scenario::{ScenarioSet, ShockKind};
 use crate::units::{DayBasis, Timestamp, YearFraction};
+use kernel::{Isa, Kernel, Losses, MetaSums, Table, dispatch};
 #[cfg(feature = "serde")]
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
-/// Lanes per register block of the accumulation kernel.
-const LANES: usize = 8;
+mod kernel;
 
 /// The dense index of an instrument in a [`GridMarginEngine`], for hot
 /// paths that should not hash ids (see [`GridMarginEngine::instrument_index`]).
@@ -99,6 +100,10 @@ pub struct GridMarginEngine {
     stride: usize,
     rows: Vec<f64>,
     meta: Vec<RowMeta>,
+    /// The kernel's copy of `meta`: per row, `[delta_notional,
+    /// long_minimum]` then `[delta_notional, -short_minimum]`, so that a
+    /// slot's aggregates are `q x entry[2 row + (q < 0)]`.
+    signed_meta: Vec<[f64; 2]>,
     listed: Vec<Listed>,
     index: HashMap<InstrumentId, u32>,
     offsets: ResolvedOffsets,
@@ -109,28 +114,33 @@ pub struct GridMarginEngine {
 /// An account's positions resolved against one engine: instrument indices,
 /// sorted by underlying and instrument, duplicates merged, zero quantities
 /// dropped. The order positions were given in does not matter.
+///
+/// One allocation of 16 bytes per position; the positions of one
+/// underlying are contiguous (a group).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridAccount {
     slots: Vec<Slot>,
-    groups: Vec<Group>,
+    /// Number of groups (distinct underlyings).
+    groups: u32,
     /// The listing fingerprint of the engine that resolved it.
     listing: u64,
 }
 
+/// One merged position: the instrument's row, its underlying's index (the
+/// group key, in what would otherwise be padding) and the quantity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Slot {
     row: u32,
+    underlying: u32,
     quantity: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Group {
-    underlying: u32,
-    start: u32,
-    end: u32,
-}
-
 impl GridAccount {
+    /// The groups: runs of slots on one underlying, in underlying order.
+    fn groups(&self) -> impl Iterator<Item = &[Slot]> {
+        self.slots.chunk_by(|a, b| a.underlying == b.underlying)
+    }
+
     /// Number of (merged, non-zero) positions.
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -308,19 +318,22 @@ impl GridMarginEngine {
         let scenarios = policy.scenario_count();
         let set = grid_scenarios(&policy, &underlyings)?;
         let arrays = RiskArrays::compute(instruments, market, &set, Revaluation::Full)?;
-        // Rows padded to whole blocks of the accumulation kernel (zeros).
-        let block = if scenarios > 2 * LANES {
-            4 * LANES
-        } else {
-            LANES
-        };
+        // Rows padded to whole passes of the accumulation kernel (zeros):
+        // a multiple of 8 entries, and of 32 above 16.
+        let block = if scenarios > 16 { 32 } else { 8 };
         let stride = scenarios.div_ceil(block) * block;
         let mut rows = vec![0.0; stride * instruments.len()];
         let mut listed = Vec::with_capacity(instruments.len());
         let mut meta = Vec::with_capacity(instruments.len());
         let mut index = HashMap::with_capacity(instruments.len());
         let minimum = policy.option_minimum;
-        for (k, (item, array)) in instruments.iter().zip(arrays.arrays()).enumerate() {
+        let deltas = contract_deltas(instruments, market)?;
+        for (k, ((item, array), &delta)) in instruments
+            .iter()
+            .zip(arrays.arrays())
+            .zip(&deltas)
+            .enumerate()
+        {
             let underlying = underlyings
                 .binary_search_by(|u| u.id.cmp(item.instrument.underlying()))
                 .map_err(|_| Error::MissingUnderlying(item.instrument.underlying().clone()))?;
@@ -333,10 +346,8 @@ impl GridMarginEngine {
                 id: item.id.clone(),
                 source: Box::new(e),
             };
-            let greeks = instrument_greeks(&item.instrument, market).map_err(wrap)?;
             let multiplier = item.instrument.multiplier();
-            let delta_notional =
-                greeks.quote.delta * greeks.forward_per_spot * info.spot * multiplier;
+            let delta_notional = delta * info.spot * multiplier;
             let notional = info.spot * multiplier;
             let premium = match array.settlement() {
                 Settlement::Linear => array.base_value(),
@@ -385,6 +396,15 @@ impl GridMarginEngine {
             }
             h.finish()
         };
+        let signed_meta = meta
+            .iter()
+            .flat_map(|m| {
+                [
+                    [m.delta_notional, m.long_minimum],
+                    [m.delta_notional, -m.short_minimum],
+                ]
+            })
+            .collect();
         let offsets = policy
             .offsets
             .resolve(|id| underlyings.binary_search_by(|u| u.id.cmp(id)).ok());
@@ -398,6 +418,7 @@ impl GridMarginEngine {
             stride,
             rows,
             meta,
+            signed_meta,
             listed,
             index,
         })
@@ -467,39 +488,36 @@ impl GridMarginEngine {
         for (i, p) in positions.iter().enumerate() {
             let row = self.instrument_index(&p.instrument)?.0;
             check_quantity(i, p.quantity)?;
-            slots.push(Slot {
-                row,
-                quantity: p.quantity,
-            });
+            slots.push(self.slot(row, p.quantity));
         }
         Ok(self.build_account(slots))
     }
 
+    /// A slot of `quantity` contracts of the instrument at `row` (an index
+    /// from this engine).
+    fn slot(&self, row: u32, quantity: f64) -> Slot {
+        Slot {
+            row,
+            underlying: self.listed.get(row as usize).map_or(0, |l| l.underlying),
+            quantity,
+        }
+    }
+
+    /// Sorts by underlying and instrument, merges duplicates in place
+    /// (quantities summed in the given order) and drops zero quantities.
     fn build_account(&self, mut slots: Vec<Slot>) -> GridAccount {
-        let key = |s: &Slot| (self.listed[s.row as usize].underlying, s.row);
-        slots.sort_by_key(key);
-        let mut merged: Vec<Slot> = Vec::with_capacity(slots.len());
-        for s in slots {
-            match merged.last_mut() {
-                Some(last) if last.row == s.row => last.quantity += s.quantity,
-                _ => merged.push(s),
+        slots.sort_by_key(|s| (s.underlying, s.row));
+        slots.dedup_by(|next, kept| {
+            let same = next.row == kept.row;
+            if same {
+                kept.quantity += next.quantity;
             }
-        }
-        merged.retain(|s| s.quantity != 0.0);
-        let mut groups: Vec<Group> = Vec::new();
-        for (k, s) in merged.iter().enumerate() {
-            let u = self.listed[s.row as usize].underlying;
-            match groups.last_mut() {
-                Some(g) if g.underlying == u => g.end = k as u32 + 1,
-                _ => groups.push(Group {
-                    underlying: u,
-                    start: k as u32,
-                    end: k as u32 + 1,
-                }),
-            }
-        }
+            same
+        });
+        slots.retain(|s| s.quantity != 0.0);
+        let groups = slots.chunk_by(|a, b| a.underlying == b.underlying).count() as u32;
         GridAccount {
-            slots: merged,
+            slots,
             groups,
             listing: self.listing,
         }
@@ -521,63 +539,96 @@ impl GridMarginEngine {
     /// # Errors
     /// [`Error::NonFiniteResult`] if a sum overflows.
     pub fn requirement(&self, account: &GridAccount) -> Result<MarginRequirement> {
-        let mut stack = [0.0; 256];
-        let mut heap = Vec::new();
-        let acc: &mut [f64] = if self.stride <= stack.len() {
-            &mut stack[..self.stride]
-        } else {
-            heap.resize(self.stride, 0.0);
-            &mut heap
-        };
-        let mut totals = Vec::new();
-        self.requirement_with(account, acc, &mut totals)
+        self.requirement_with(Isa::detect(), account)
     }
 
-    fn requirement_with(
+    fn requirement_with(&self, isa: Isa, account: &GridAccount) -> Result<MarginRequirement> {
+        self.check_listing(account)?;
+        dispatch(
+            isa,
+            Requirement {
+                engine: self,
+                account,
+            },
+        )
+    }
+
+    /// The kernel's table.
+    fn table(&self) -> Table<'_> {
+        Table {
+            rows: &self.rows,
+            stride: self.stride,
+            meta: &self.signed_meta,
+        }
+    }
+
+    /// The requirement without storing losses: each group's scan is the
+    /// maximum of its passes, its aggregates summed in the first pass;
+    /// without spread credits the groups are combined as they come.
+    #[inline(always)]
+    fn requirement_body<const FMA: bool, const N: usize>(
         &self,
         account: &GridAccount,
-        acc: &mut [f64],
-        totals: &mut Vec<Totals>,
     ) -> Result<MarginRequirement> {
-        self.check_listing(account)?;
-        let mut stack = [Totals::ZERO; 8];
-        let n = account.groups.len();
+        if self.offsets.is_empty() {
+            let mut sum = 0.0;
+            let mut concentration = 0.0;
+            self.each_group::<FMA, N>(account, |t| {
+                sum += self.underlying_requirement(&t).0;
+                concentration += self.concentration(&t);
+            });
+            return self.finish(sum, 0.0, concentration);
+        }
+        let mut stack = [Totals::ZERO; 16];
+        let mut spill = Vec::new();
+        let n = account.groups as usize;
         let buf: &mut [Totals] = if n <= stack.len() {
             &mut stack[..n]
         } else {
-            totals.clear();
-            totals.resize(n, Totals::ZERO);
-            totals
+            spill.resize(n, Totals::ZERO);
+            &mut spill
         };
-        for (g, t) in account.groups.iter().zip(buf.iter_mut()) {
-            let slots = &account.slots[g.start as usize..g.end as usize];
-            accumulate(&self.rows, self.stride, slots, acc);
-            *t = self.aggregates(g.underlying, slots, max_of(acc), 0);
-        }
+        let mut next = buf.iter_mut();
+        self.each_group::<FMA, N>(account, |t| {
+            if let Some(slot) = next.next() {
+                *slot = t;
+            }
+        });
         self.combine(buf)
     }
 
-    /// Scan risk and aggregates of one group from its accumulated losses.
-    fn totals_of(&self, underlying: u32, slots: &[Slot], acc: &[f64]) -> Totals {
-        let (worst, scan) = worst_of(&acc[..self.scenarios]);
-        self.aggregates(underlying, slots, scan, worst)
+    /// Each group's totals (without the worst scenario's index), in order,
+    /// in one sweep over the slots.
+    #[inline(always)]
+    fn each_group<const FMA: bool, const N: usize>(
+        &self,
+        account: &GridAccount,
+        mut f: impl FnMut(Totals),
+    ) {
+        kernel::scan_groups::<FMA, N>(&self.table(), &account.slots, |underlying, scan, sums| {
+            f(Totals {
+                underlying,
+                scan,
+                worst: 0,
+                delta: sums.delta,
+                minimum: sums.minimum,
+            })
+        });
     }
 
-    fn aggregates(&self, underlying: u32, slots: &[Slot], scan: f64, worst: usize) -> Totals {
-        let mut delta = 0.0;
-        let mut minimum = 0.0;
-        for s in slots {
-            let m = &self.meta[s.row as usize];
-            delta += s.quantity * m.delta_notional;
-            minimum += slot_minimum(m, s.quantity);
-        }
-        Totals {
-            underlying,
-            scan,
-            worst,
-            delta,
-            minimum,
-        }
+    /// One group's accumulated losses into `acc` and its totals (scan and
+    /// worst scenario from `acc`).
+    fn group_losses(&self, isa: Isa, slots: &[Slot], acc: &mut [f64]) -> Totals {
+        let sums = dispatch(
+            isa,
+            Losses {
+                table: self.table(),
+                slots,
+                acc: &mut *acc,
+            },
+        );
+        let (worst, scan) = worst_of(acc.get(..self.scenarios).unwrap_or(acc));
+        totals(slots, scan, worst, sums)
     }
 
     /// `max(scan, option minimum, delta charge)` of one underlying.
@@ -594,7 +645,11 @@ impl GridMarginEngine {
     }
 
     fn concentration(&self, t: &Totals) -> f64 {
-        match self.underlyings[t.underlying as usize].depth {
+        match self
+            .underlyings
+            .get(t.underlying as usize)
+            .and_then(|u| u.depth)
+        {
             Some(depth) => self
                 .policy
                 .concentration
@@ -660,6 +715,13 @@ impl GridMarginEngine {
             concentration += self.concentration(t);
         }
         let credit = self.spread_credit(totals, reqs)?;
+        self.finish(sum, credit, concentration)
+    }
+
+    /// The account's requirement from the sum of its underlyings'
+    /// requirements, its spread credit and its concentration add-ons.
+    #[inline(always)]
+    fn finish(&self, sum: f64, credit: f64, concentration: f64) -> Result<MarginRequirement> {
         let initial =
             (sum - credit * (1.0 - self.policy.correlation_break) + concentration).max(0.0);
         if !initial.is_finite() {
@@ -679,20 +741,19 @@ impl GridMarginEngine {
     /// As [`GridMarginEngine::requirement`].
     pub fn margin(&self, account: &GridAccount) -> Result<GridMargin> {
         self.check_listing(account)?;
+        let isa = Isa::detect();
         let mut acc = vec![0.0; self.stride];
-        let mut totals = Vec::with_capacity(account.groups.len());
-        for g in &account.groups {
-            let slots = &account.slots[g.start as usize..g.end as usize];
-            accumulate(&self.rows, self.stride, slots, &mut acc);
-            totals.push(self.totals_of(g.underlying, slots, &acc));
-        }
+        let totals: Vec<Totals> = account
+            .groups()
+            .map(|slots| self.group_losses(isa, slots, &mut acc))
+            .collect();
         let requirement = self.combine(&totals)?;
         let mut underlyings = Vec::with_capacity(totals.len());
         let mut sum = 0.0;
         let mut concentration = 0.0;
         let mut requirements = Vec::with_capacity(totals.len());
         let mut worst: Option<(f64, UnderlyingId, String)> = None;
-        for (g, t) in account.groups.iter().zip(&totals) {
+        for (slots, t) in account.groups().zip(&totals) {
             let info = &self.underlyings[t.underlying as usize];
             let (req, binding) = self.underlying_requirement(t);
             let conc = self.concentration(t);
@@ -707,7 +768,7 @@ impl GridMarginEngine {
             if t.scan > 0.0 && worst.as_ref().is_none_or(|w| t.scan > w.0) {
                 worst = Some((t.scan, info.id.clone(), name.clone()));
             }
-            let positions = account.slots[g.start as usize..g.end as usize]
+            let positions = slots
                 .iter()
                 .map(|s| PositionContribution {
                     instrument: self.listed[s.row as usize].id.clone(),
@@ -760,19 +821,14 @@ impl GridMarginEngine {
     /// another instrument listing.
     pub fn scenario_losses(&self, account: &GridAccount) -> Result<Vec<(UnderlyingId, Vec<f64>)>> {
         self.check_listing(account)?;
+        let isa = Isa::detect();
         let mut acc = vec![0.0; self.stride];
         Ok(account
-            .groups
-            .iter()
-            .map(|g| {
-                accumulate(
-                    &self.rows,
-                    self.stride,
-                    &account.slots[g.start as usize..g.end as usize],
-                    &mut acc,
-                );
+            .groups()
+            .map(|slots| {
+                let t = self.group_losses(isa, slots, &mut acc);
                 (
-                    self.underlyings[g.underlying as usize].id.clone(),
+                    self.underlyings[t.underlying as usize].id.clone(),
                     acc[..self.scenarios].to_vec(),
                 )
             })
@@ -784,23 +840,21 @@ impl GridMarginEngine {
     /// requirement, the same bits as [`GridMarginEngine::requirement`] on
     /// that account alone, whatever the number of threads.
     pub fn margin_batch(&self, accounts: &[GridAccount]) -> Vec<Result<MarginRequirement>> {
-        let init = || (vec![0.0; self.stride], Vec::with_capacity(8));
-        let run = |(acc, totals): &mut (Vec<f64>, Vec<Totals>), a: &GridAccount| {
-            self.requirement_with(a, acc, totals)
-        };
+        // (Prefetching the next account's rows was measured slower.)
+        let run = |isa: &mut Isa, a: &GridAccount| self.requirement_with(*isa, a);
         #[cfg(feature = "rayon")]
         {
             use rayon::prelude::*;
             accounts
                 .par_iter()
                 .with_min_len(256)
-                .map_init(init, run)
+                .map_init(Isa::detect, run)
                 .collect()
         }
         #[cfg(not(feature = "rayon"))]
         {
-            let mut scratch = init();
-            accounts.iter().map(|a| run(&mut scratch, a)).collect()
+            let mut isa = Isa::detect();
+            accounts.iter().map(|a| run(&mut isa, a)).collect()
         }
     }
 
@@ -810,16 +864,12 @@ impl GridMarginEngine {
     /// As [`GridMarginEngine::requirement`].
     pub fn state(&self, account: &GridAccount) -> Result<AccountState> {
         self.check_listing(account)?;
-        let mut losses = vec![0.0; self.stride * account.groups.len()];
-        let mut totals = Vec::with_capacity(account.groups.len());
-        for (g, acc) in account
-            .groups
-            .iter()
-            .zip(losses.chunks_exact_mut(self.stride))
-        {
-            let slots = &account.slots[g.start as usize..g.end as usize];
-            accumulate(&self.rows, self.stride, slots, acc);
-            totals.push(self.totals_of(g.underlying, slots, acc));
+        let isa = Isa::detect();
+        let groups = account.groups as usize;
+        let mut losses = vec![0.0; self.stride * groups];
+        let mut totals = Vec::with_capacity(groups);
+        for (slots, acc) in account.groups().zip(losses.chunks_exact_mut(self.stride)) {
+            totals.push(self.group_losses(isa, slots, acc));
         }
         let requirement = self.combine(&totals)?;
         Ok(AccountState {
@@ -857,17 +907,26 @@ impl GridMarginEngine {
         let m = &self.meta[k];
         let q = order.quantity;
         let account = &state.account;
-        let group = account
-            .groups
-            .iter()
-            .position(|g| g.underlying == l.underlying);
+        // Slots are sorted by underlying, and the cached totals are in group
+        // order: both found by binary search.
+        let group = state
+            .totals
+            .binary_search_by_key(&l.underlying, |t| t.underlying)
+            .ok()
+            .map(|gi| {
+                let start = account
+                    .slots
+                    .partition_point(|s| s.underlying < l.underlying);
+                let end = account
+                    .slots
+                    .partition_point(|s| s.underlying <= l.underlying);
+                (gi, account.slots.get(start..end).unwrap_or(&[]))
+            });
         let updated = match group {
-            Some(gi) => {
-                let g = account.groups[gi];
+            Some((gi, slots)) => {
                 let acc = &state.losses[gi * self.stride..gi * self.stride + self.scenarios];
                 let (worst, scan) = worst_of_sum(acc, row, q);
                 let old = &state.totals[gi];
-                let slots = &account.slots[g.start as usize..g.end as usize];
                 let held = slots
                     .binary_search_by_key(&order.instrument.0, |s| s.row)
                     .map_or(0.0, |i| slots[i].quantity);
@@ -925,10 +984,7 @@ impl GridMarginEngine {
     pub fn apply_order(&self, state: &mut AccountState, order: Order) -> Result<()> {
         self.what_if(state, order)?;
         let mut slots = state.account.slots.clone();
-        slots.push(Slot {
-            row: order.instrument.0,
-            quantity: order.quantity,
-        });
+        slots.push(self.slot(order.instrument.0, order.quantity));
         *state = self.state(&self.build_account(slots))?;
         Ok(())
     }
@@ -955,26 +1011,15 @@ fn check_quantity(index: usize, q: f64) -> Result<()> {
 }
 
 /// Option minimum of `quantity` contracts of `l`.
+/// (A select, then one product: no branch on the sign.)
+#[inline(always)]
 fn slot_minimum(l: &RowMeta, quantity: f64) -> f64 {
-    if quantity < 0.0 {
-        -quantity * l.short_minimum
+    let (q, m) = if quantity < 0.0 {
+        (-quantity, l.short_minimum)
     } else {
-        quantity * l.long_minimum
-    }
-}
-
-/// The largest entry, floored at 0, or NaN if an entry is NaN
-/// (vectorised; `acc.len()` a multiple of `LANES`, padding zeros).
-fn max_of(acc: &[f64]) -> f64 {
-    let mut lanes = [0.0f64; LANES];
-    for chunk in acc.chunks_exact(LANES) {
-        for (m, &x) in lanes.iter_mut().zip(chunk) {
-            *m = if x > *m || x.is_nan() { x } else { *m };
-        }
-    }
-    lanes
-        .iter()
-        .fold(0.0, |m, &x| if x > m || x.is_nan() { x } else { m })
+        (quantity, l.long_minimum)
+    };
+    q * m
 }
 
 /// Index and value of the largest entry, floored at 0 (first on ties), or
@@ -1005,69 +1050,92 @@ fn worst_in(values: impl Iterator<Item = f64>) -> (usize, f64) {
     best
 }
 
-/// `acc = sum over slots of quantity x row`, in slot order.
-#[allow(unsafe_code)]
-fn accumulate(rows: &[f64], stride: usize, slots: &[Slot], acc: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: `accumulate_avx2` only requires AVX2 and FMA, whose
-            // presence was just checked at run time.
-            unsafe { accumulate_avx2(rows, stride, slots, acc) };
-            return;
-        }
-    }
-    accumulate_body::<false>(rows, stride, slots, acc);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn accumulate_avx2(rows: &[f64], stride: usize, slots: &[Slot], acc: &mut [f64]) {
-    accumulate_body::<true>(rows, stride, slots, acc);
-}
-
-/// Register-blocked: each block of `BLOCK` scenarios is summed over every
-/// slot in registers (`BLOCK / 4` AVX2 registers), then stored; rows are
-/// read as fixed-size blocks, so the only bounds check is one per slot and
-/// block.
+/// A group's totals from its scan and worst scenario and its summed
+/// aggregates.
 #[inline(always)]
-fn accumulate_body<const FMA: bool>(rows: &[f64], stride: usize, slots: &[Slot], acc: &mut [f64]) {
-    const BLOCK: usize = 4 * LANES;
-    if stride.is_multiple_of(BLOCK) {
-        let (table, _) = rows.as_chunks::<BLOCK>();
-        let (out, _) = acc.as_chunks_mut::<BLOCK>();
-        let blocks = stride / BLOCK;
-        for (b, out) in out.iter_mut().enumerate().take(blocks) {
-            *out = sum_block::<FMA, BLOCK>(slots, |row| table.get(row * blocks + b));
-        }
-    } else {
-        let (table, _) = rows.as_chunks::<LANES>();
-        let (out, _) = acc.as_chunks_mut::<LANES>();
-        let blocks = stride / LANES;
-        for (b, out) in out.iter_mut().enumerate().take(blocks) {
-            *out = sum_block::<FMA, LANES>(slots, |row| table.get(row * blocks + b));
-        }
+fn totals(slots: &[Slot], scan: f64, worst: usize, sums: MetaSums) -> Totals {
+    Totals {
+        underlying: slots.first().map_or(0, |s| s.underlying),
+        scan,
+        worst,
+        delta: sums.delta,
+        minimum: sums.minimum,
     }
 }
 
-/// `sum over slots of quantity x block(slot's row)`.
-#[inline(always)]
-fn sum_block<'a, const FMA: bool, const N: usize>(
-    slots: &[Slot],
-    block: impl Fn(usize) -> Option<&'a [f64; N]>,
-) -> [f64; N] {
-    let mut lanes = [0.0f64; N];
-    for s in slots {
-        let Some(row) = block(s.row as usize) else {
+/// [`GridMarginEngine::requirement_body`] as a [`Kernel`].
+struct Requirement<'a> {
+    engine: &'a GridMarginEngine,
+    account: &'a GridAccount,
+}
+
+impl Kernel for Requirement<'_> {
+    type Out = Result<MarginRequirement>;
+    #[inline(always)]
+    fn run<const FMA: bool, const N: usize>(self) -> Self::Out {
+        self.engine.requirement_body::<FMA, N>(self.account)
+    }
+}
+
+/// Each instrument's quote-currency delta times forward per spot (as
+/// [`instrument_greeks`]: `quote.delta x forward_per_spot`): the options
+/// through the batch Greeks kernel at once, the delta-one contracts one by
+/// one. Should the batch fail, every instrument is redone one by one so
+/// that the error names it.
+fn contract_deltas(instruments: &InstrumentSet, market: &MarketSnapshot) -> Result<Vec<f64>> {
+    let one = |item: &crate::portfolio::ListedInstrument| {
+        instrument_greeks(&item.instrument, market)
+            .map(|g| g.quote.delta * g.forward_per_spot)
+            .map_err(|e| Error::InInstrument {
+                id: item.id.clone(),
+                source: Box::new(e),
+            })
+    };
+    let one_by_one = || instruments.iter().map(one).collect::<Result<Vec<f64>>>();
+    let mut batch = OptionBatch::with_capacity(instruments.len());
+    // Per option: its index and the model's underlying (spot or forward).
+    let mut options = Vec::with_capacity(instruments.len());
+    for (k, item) in instruments.iter().enumerate() {
+        if let Instrument::Option(o) = &item.instrument {
+            match option_inputs(o, market) {
+                Ok(inputs) => {
+                    batch.push(&inputs);
+                    options.push((k, inputs.underlying()));
+                }
+                Err(_) => return one_by_one(),
+            }
+        }
+    }
+    let mut greeks = GreeksBatch::default();
+    if batch.greeks(&mut greeks).is_err() {
+        return one_by_one();
+    }
+    let mut deltas = vec![0.0; instruments.len()];
+    let mut next = options.iter().zip(greeks.delta.iter().zip(&greeks.value));
+    for (k, (item, d)) in instruments.iter().zip(deltas.iter_mut()).enumerate() {
+        let Instrument::Option(o) = &item.instrument else {
+            *d = one(item)?;
             continue;
         };
-        let q = s.quantity;
-        for (a, r) in lanes.iter_mut().zip(row) {
-            *a = if FMA { q.mul_add(*r, *a) } else { *a + q * r };
+        let Some((&(j, u), (&delta, &value))) = next.next() else {
+            return one_by_one();
+        };
+        if j != k {
+            return one_by_one();
         }
+        // Settlement as `pricing::settle`: an inverse option's coin delta
+        // is `delta / U - value / U^2`, in quote currency times `U`.
+        let quote = match o.settlement() {
+            Settlement::Linear => delta,
+            Settlement::Inverse => (delta / u - value / (u * u)) * u,
+        };
+        let forward_per_spot = match o.model() {
+            OptionModel::BlackScholesMerton => 1.0,
+            OptionModel::Black76 => u / market.underlying(o.underlying())?.spot(),
+        };
+        *d = quote * forward_per_spot;
     }
-    lanes
+    Ok(deltas)
 }
 
 /// One scenario set moving every underlying by its own grid: factors spot
@@ -1116,37 +1184,5 @@ mod tests {
         // A NaN loss (an overflow's inf - inf without FMA) is not skipped.
         let (i, x) = worst_of(&[1.0, f64::NAN, 3.0]);
         assert!(i == 1 && x.is_nan());
-        let mut acc = [0.0; 2 * LANES];
-        acc[3] = 5.0;
-        assert_eq!(max_of(&acc), 5.0);
-        acc[LANES + 1] = f64::NAN;
-        assert!(max_of(&acc).is_nan());
-    }
-
-    #[test]
-    fn kernel_paths_agree() {
-        let stride = 16;
-        let rows: Vec<f64> = (0..3 * stride)
-            .map(|i| (i as f64 * 0.37).sin() * 1e3)
-            .collect();
-        let slots = [
-            Slot {
-                row: 0,
-                quantity: 1.5,
-            },
-            Slot {
-                row: 2,
-                quantity: -3.25,
-            },
-        ];
-        let mut a = vec![0.0; stride];
-        let mut b = vec![0.0; stride];
-        accumulate(&rows, stride, &slots, &mut a);
-        accumulate_body::<false>(&rows, stride, &slots, &mut b);
-        for i in 0..stride {
-            let exact = 1.5 * rows[i] - 3.25 * rows[2 * stride + i];
-            assert!((a[i] - exact).abs() <= 1e-12 * exact.abs().max(1.0));
-            assert!((b[i] - exact).abs() <= 1e-12 * exact.abs().max(1.0));
-        }
     }
 }
