@@ -281,25 +281,33 @@ fn passes<const FMA: bool, const N: usize>(
 }
 
 /// The larger of two entries (`x > m`; the order of a maximum's
-/// comparisons does not matter for finite numbers), or NaN once either is
-/// NaN: an overflowed loss (`inf - inf`) must reach the engine's finiteness
-/// check, not lose every comparison.
+/// comparisons does not matter for finite numbers).
 #[inline(always)]
 fn larger(x: f64, m: f64) -> f64 {
-    if x > m || x.is_nan() { x } else { m }
+    if x > m { x } else { m }
 }
 
 /// The largest of `scan` and the first `N` lanes: lane-wise maxima of the
 /// groups of eight (vector maxima), then folded.
 #[inline(always)]
+///
+/// A NaN lane (an overflowed loss, `inf - inf`) loses every comparison, so
+/// the lanes are also summed times zero (0 for finite lanes, NaN for a NaN
+/// or infinite one) and the sum added to the maximum: NaN then reaches the
+/// engine's finiteness check, and a finite maximum is unchanged. (A NaN
+/// test in the comparison itself stops LLVM from using vector maxima.)
+#[inline(always)]
 fn max_into<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
     let mut m = [scan; 8];
+    let mut poison = [0.0f64; 8];
     for l in lanes.iter().take(N / 8) {
-        for (m, &x) in m.iter_mut().zip(l) {
+        for ((m, p), &x) in m.iter_mut().zip(poison.iter_mut()).zip(l) {
             *m = larger(x, *m);
+            *p += x * 0.0;
         }
     }
-    m.iter().fold(scan, |a, &x| larger(x, a))
+    let max = m.iter().fold(scan, |a, &x| larger(x, a));
+    max + poison.iter().sum::<f64>()
 }
 
 /// Every group's scan risk (the largest accumulated loss, floored at 0)
