@@ -532,6 +532,48 @@ fn hedges_need_less_than_their_naked_legs() {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, rng_seed: proptest::test_runner::RngSeed::Fixed(0x4ed9e), ..ProptestConfig::default() })]
+
+    /// Hedges as a property: a directional leg of random size and sign
+    /// against a hedge of a random fraction of it (the hedge's direction
+    /// follows the leg's) needs strictly less than the two legs margined
+    /// apart, under every grid policy.
+    #[test]
+    fn hedges_of_any_size_need_less_than_their_legs(
+        template in 0usize..4,
+        q in 1.0..50.0f64,
+        fraction in 0.1..1.0f64,
+        short in any::<bool>(),
+    ) {
+        let sign = if short { -1.0 } else { 1.0 };
+        let q = sign * (q * 4.0).round() / 4.0;
+        let h = |x: f64| (x * 100.0).round() / 100.0;
+        let (leg, hedge): ((&str, f64), (&str, f64)) = match template {
+            // Perpetual against a future (100 futures of $10 hedge about a
+            // 1,000-dollar slice; sized to the same USD notional).
+            0 => (("BTC-PERP", q), ("BTC-FUT-30", -h(q * fraction * 10_000.0))),
+            // Covered call (or a short perp with a long call).
+            1 => (("ETH-PERP", q), ("ETH-C4400-30", -h(q * fraction))),
+            // Protective put (or a short perp with a short put).
+            2 => (("ETH-PERP", q), ("ETH-P3600-30", h(q * fraction))),
+            // A short (or long) call against a fraction of its delta.
+            _ => (("BTC-C110-30", -q), ("BTC-PERP", h(q * fraction * 0.3))),
+        };
+        prop_assume!(hedge.1 != 0.0);
+        for engine in engines() {
+            let a = initial(&engine, &book(&[leg]));
+            let b = initial(&engine, &book(&[hedge]));
+            let ab = initial(&engine, &book(&[leg, hedge]));
+            prop_assert!(
+                ab < a + b,
+                "{}: {leg:?} + {hedge:?}: {ab} >= {a} + {b}",
+                engine.policy().name
+            );
+        }
+    }
+}
+
 #[test]
 fn batch_is_thread_count_independent() {
     let engine = &engines()[0];

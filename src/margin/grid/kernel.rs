@@ -289,7 +289,6 @@ fn larger(x: f64, m: f64) -> f64 {
 
 /// The largest of `scan` and the first `N` lanes: lane-wise maxima of the
 /// groups of eight (vector maxima), then folded.
-#[inline(always)]
 ///
 /// A NaN lane (an overflowed loss, `inf - inf`) loses every comparison, so
 /// the lanes are also summed times zero (0 for finite lanes, NaN for a NaN
