@@ -171,6 +171,22 @@ impl Totals {
     };
 }
 
+/// An underlying's aggregates are finite: an overflowed one would otherwise
+/// lose every comparison (NaN) or pass unused (a delta without a delta
+/// charge).
+fn check_totals(t: &Totals) -> Result<()> {
+    for (what, value) in [
+        ("grid scan risk", t.scan),
+        ("grid delta notional", t.delta),
+        ("grid option minimum", t.minimum),
+    ] {
+        if !value.is_finite() {
+            return Err(Error::NonFiniteResult { what, value });
+        }
+    }
+    Ok(())
+}
+
 /// Which charge set an underlying's requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "snake_case"))]
@@ -573,10 +589,15 @@ impl GridMarginEngine {
         if self.offsets.is_empty() {
             let mut sum = 0.0;
             let mut concentration = 0.0;
+            let mut checked = Ok(());
             self.each_group::<FMA, N>(account, |t| {
+                if checked.is_ok() {
+                    checked = check_totals(&t);
+                }
                 sum += self.underlying_requirement(&t).0;
                 concentration += self.concentration(&t);
             });
+            checked?;
             return self.finish(sum, 0.0, concentration);
         }
         let mut stack = [Totals::ZERO; 16];
@@ -686,18 +707,8 @@ impl GridMarginEngine {
     }
 
     fn combine(&self, totals: &[Totals]) -> Result<MarginRequirement> {
-        // An overflowed aggregate would otherwise lose every comparison
-        // (NaN) or pass unused (a delta without a delta charge).
         for t in totals {
-            for (what, value) in [
-                ("grid scan risk", t.scan),
-                ("grid delta notional", t.delta),
-                ("grid option minimum", t.minimum),
-            ] {
-                if !value.is_finite() {
-                    return Err(Error::NonFiniteResult { what, value });
-                }
-            }
+            check_totals(t)?;
         }
         let mut sum = 0.0;
         let mut concentration = 0.0;
