@@ -75,6 +75,15 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
+    /// An error raised while handling one underlying's market data, with
+    /// its id.
+    #[error("underlying {id}: {source}")]
+    InUnderlying {
+        /// The underlying.
+        id: UnderlyingId,
+        /// What went wrong.
+        source: Box<Error>,
+    },
     /// An underlying referenced by an instrument has no market data.
     #[error("no market data for underlying {0}")]
     MissingUnderlying(UnderlyingId),

@@ -365,7 +365,7 @@ fn malformed_numbers_are_rejected_naming_the_field_and_the_rule() {
             "market.json",
             "\"spot\": 95000.0",
             "\"spot\": -95000.0",
-            &["spot must be finite and > 0", "-95000"],
+            &["underlying BTC: spot must be finite and > 0", "-95000"],
         ),
         (
             "market.json",
@@ -456,6 +456,12 @@ fn malformed_numbers_are_rejected_naming_the_field_and_the_rule() {
             "\"haircut\": 0.01",
             "\"haircut\": 1.5",
             &["haircut must be a fraction in [0, 1], got 1.5"],
+        ),
+        (
+            "collateral_policy.json",
+            "\"cap\": 0.5",
+            "\"cap\": 1.5",
+            &["volatility haircut cap must be a fraction in [0, 1], got 1.5"],
         ),
         (
             "monte_carlo_config.json",

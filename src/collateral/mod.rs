@@ -239,11 +239,16 @@ impl Haircut {
     /// # Errors
     /// [`Error::InvalidInput`] unless `fraction` is in `[0, 1]`.
     pub fn new(fraction: f64) -> Result<Self> {
+        Haircut::named("haircut", fraction)
+    }
+
+    /// [`Haircut::new`], the error naming the input `what`.
+    fn named(what: &'static str, fraction: f64) -> Result<Self> {
         if (0.0..=1.0).contains(&fraction) {
             Ok(Haircut(fraction))
         } else {
             Err(Error::InvalidInput {
-                what: "haircut",
+                what,
                 rule: "a fraction in [0, 1]",
                 value: fraction,
             })
@@ -1324,8 +1329,8 @@ mod raw {
     fn default_horizon() -> f64 {
         DEFAULT_LIQUIDATION_HORIZON_DAYS
     }
-    fn default_cap() -> Haircut {
-        Haircut(DEFAULT_VOLATILITY_HAIRCUT_CAP)
+    fn default_cap() -> f64 {
+        DEFAULT_VOLATILITY_HAIRCUT_CAP
     }
     fn no_volatility() -> super::VolatilityHaircut {
         super::VolatilityHaircut::NONE
@@ -1340,14 +1345,15 @@ mod raw {
         #[serde(default = "default_horizon")]
         horizon_days: f64,
         #[serde(default = "default_cap")]
-        cap: Haircut,
+        cap: f64,
     }
 
     impl TryFrom<VolatilityHaircut> for super::VolatilityHaircut {
         type Error = Error;
         fn try_from(r: VolatilityHaircut) -> Result<Self> {
             let confidence = Confidence::new(r.confidence)?;
-            super::VolatilityHaircut::new(r.source, confidence, r.horizon_days, r.cap)
+            let cap = Haircut::named("volatility haircut cap", r.cap)?;
+            super::VolatilityHaircut::new(r.source, confidence, r.horizon_days, cap)
         }
     }
 
@@ -1357,7 +1363,7 @@ mod raw {
                 source: v.source,
                 confidence: v.confidence,
                 horizon_days: v.horizon_days,
-                cap: v.cap,
+                cap: v.cap.fraction(),
             }
         }
     }

@@ -243,7 +243,11 @@ mod raw {
         fn try_from(r: MarketSnapshot) -> Result<Self> {
             let mut builder = super::MarketSnapshot::builder(r.as_of);
             for e in r.underlyings {
-                let market = super::UnderlyingMarket::new(e.spot, e.rate, e.carry_yield, e.vol)?;
+                let market = super::UnderlyingMarket::new(e.spot, e.rate, e.carry_yield, e.vol)
+                    .map_err(|source| Error::InUnderlying {
+                        id: e.id.clone(),
+                        source: Box::new(source),
+                    })?;
                 builder = builder.underlying(e.id, market);
             }
             builder.build()
