@@ -9,8 +9,9 @@
 //! 2. rebuilds the scenario-grid risk arrays for the new snapshot
 //!    ([`GridMarginEngine::new`]);
 //! 3. margins every account ([`GridMarginEngine::margin_batch`]);
-//! 4. values collateral and positions and assigns a health status
-//!    ([`account_health`]);
+//! 4. values collateral, and positions at the engine's marks, and assigns
+//!    a health status ([`GridMarginEngine::positions_value`],
+//!    [`health_from_valuation`]);
 //! 5. plans and executes the liquidation of accounts below maintenance
 //!    ([`plan_liquidation`]);
 //! 6. until the next tick, runs pre-trade checks on a flow of orders against
@@ -33,7 +34,7 @@ use portfolio_margin::{
     LiquidityTiers, MarginRequirement, MarketSnapshot, OptionContract, OptionKind, OptionModel,
     Order, PerpetualContract, Portfolio, Position, PriceSource, Settlement, StrikeAxis, Timestamp,
     UnderlyingId, UnderlyingMarket, VolSurface, VolatilityHaircut, VolatilitySource, YearFraction,
-    account_health, plan_liquidation, positions_value, price,
+    health_from_valuation, plan_liquidation, positions_value, price, value_collateral,
 };
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -938,12 +939,16 @@ fn run(config: &Config) -> AnyResult<()> {
         // Health: haircut collateral + option marks against maintenance.
         let bands = HealthBands::default();
         let begin = Instant::now();
+        // Positions at the engine's marks (taken once with the risk
+        // arrays), collateral per account.
         let mut health: Vec<AccountHealth> = traders
             .par_iter()
+            .zip(&accounts)
             .zip(margins)
-            .map(|(trader, margin)| {
-                let account = account_view(trader, &listing, &market, &policy);
-                account_health(&account, margin?, &bands)
+            .map(|((trader, account), margin)| {
+                let collateral = value_collateral(&trader.balances, &market, &policy)?;
+                let positions = engine.positions_value(account)?;
+                health_from_valuation(collateral, positions, margin?, &bands)
             })
             .collect::<portfolio_margin::Result<_>>()?;
         timings.health.push(begin.elapsed());

@@ -124,7 +124,7 @@ mod volatility;
 pub use collateral::health::{
     Account, AccountHealth, DEFAULT_LIQUIDATION_BELOW, DEFAULT_REDUCE_ONLY_BELOW,
     DEFAULT_WARNING_BELOW, HealthBands, HealthFactor, HealthState, HealthStatus, account_health,
-    deposit_to_reach, positions_value,
+    deposit_to_reach, health_from_valuation, positions_value,
 };
 pub use collateral::liquidation::{
     DEFAULT_LIQUIDATION_TARGET, DEFAULT_LOT_FRACTION, DEFAULT_MAX_STEPS, HedgedUnwind,

@@ -588,6 +588,105 @@ fn positions_are_marked_by_convention() {
     assert!(matches!(err, Error::InInstrument { .. }), "{err}");
 }
 
+#[test]
+fn engine_marks_agree_with_the_pricer_and_feed_the_same_health() {
+    let m = market();
+    let expiry = Timestamp::from_ymd_hms(2026, 12, 25, 8, 0, 0).unwrap();
+    let mut set = InstrumentSet::new();
+    for (k, strike) in [80_000.0, 100_000.0, 130_000.0].into_iter().enumerate() {
+        let call = OptionContract::new(uid("BTC"), OptionKind::Call, strike, expiry).unwrap();
+        let put = OptionContract::new(uid("BTC"), OptionKind::Put, strike, expiry)
+            .unwrap()
+            .with_multiplier(0.1)
+            .unwrap()
+            .with_settlement(Settlement::Inverse)
+            .with_model(OptionModel::Black76);
+        set.insert(iid(&format!("C{k}")), Instrument::Option(call))
+            .unwrap();
+        set.insert(iid(&format!("IP{k}")), Instrument::Option(put))
+            .unwrap();
+    }
+    let eth_call = OptionContract::new(uid("ETH"), OptionKind::Call, 4_200.0, expiry).unwrap();
+    set.insert(iid("EC"), Instrument::Option(eth_call)).unwrap();
+    set.insert(
+        iid("F"),
+        Instrument::Future(FutureContract::new(uid("BTC"), expiry)),
+    )
+    .unwrap();
+    set.insert(
+        iid("P"),
+        Instrument::Perpetual(PerpetualContract::new(uid("ETH"))),
+    )
+    .unwrap();
+    set.insert(iid("S"), Instrument::Spot(uid("ETH"))).unwrap();
+    let engine = GridMarginEngine::new(&set, &m, GridPolicy::deribit_style()).unwrap();
+    let policy = usdc_policy();
+    let balances = [Balance::new(id("USDC"), 250_000.0)];
+    let books: [&[(&str, f64)]; 4] = [
+        &[("C0", -3.0), ("IP1", 25.0), ("F", 2.0), ("S", 4.0)],
+        &[("C2", 7.5), ("IP0", -40.0), ("EC", -12.0), ("P", -3.0)],
+        &[("F", 1.0), ("P", 1.0)],
+        &[],
+    ];
+    for positions in books {
+        let positions = positions
+            .iter()
+            .map(|&(name, q)| Position::new(iid(name), q))
+            .collect();
+        let book = Portfolio::new(AccountId::new("a"), positions, &set).unwrap();
+        let account = engine.account(&book).unwrap();
+        let slow = positions_value(&book, &set, &m).unwrap();
+        let fast = engine.positions_value(&account).unwrap();
+        assert!(
+            (fast - slow).abs() <= 1e-12 * slow.abs().max(1.0),
+            "marks {fast} vs pricer {slow}"
+        );
+        // Health from the parts is account_health, bit for bit, when the
+        // parts are the same numbers.
+        let margin = engine.requirement(&account).unwrap();
+        let view = Account {
+            balances: &balances,
+            portfolio: &book,
+            instruments: &set,
+            market: &m,
+            policy: &policy,
+        };
+        let whole = account_health(&view, margin, &HealthBands::default()).unwrap();
+        let collateral = value_collateral(&balances, &m, &policy).unwrap();
+        let parts =
+            health_from_valuation(collateral, slow, margin, &HealthBands::default()).unwrap();
+        assert_eq!(whole, parts);
+    }
+    // A non-finite positions value is refused by name, not turned into a
+    // NaN equity.
+    let collateral = value_collateral(&balances, &m, &policy).unwrap();
+    let err = health_from_valuation(
+        collateral,
+        f64::NAN,
+        MarginRequirement::ZERO,
+        &HealthBands::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("positions value"), "{err}");
+    // An account resolved by another engine's listing is refused.
+    let mut other = InstrumentSet::new();
+    other
+        .insert(iid("S"), Instrument::Spot(uid("ETH")))
+        .unwrap();
+    let other_engine = GridMarginEngine::new(&other, &m, GridPolicy::deribit_style()).unwrap();
+    let book = Portfolio::new(
+        AccountId::new("a"),
+        vec![Position::new(iid("S"), 1.0)],
+        &other,
+    )
+    .unwrap();
+    let foreign = other_engine.account(&book).unwrap();
+    assert!(matches!(
+        engine.positions_value(&foreign),
+        Err(Error::ListingMismatch)
+    ));
+}
+
 // ---------------------------------------------------------------- liquidation
 
 /// Instruments of the liquidation tests: a BTC perpetual (naked leg), and

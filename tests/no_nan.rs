@@ -338,6 +338,9 @@ proptest! {
             if let Ok(losses) = engine.scenario_losses(&account) {
                 prop_assert!(all_finite(&losses));
             }
+            if let Ok(v) = engine.positions_value(&account) {
+                prop_assert!(v.is_finite(), "{v}");
+            }
             for r in engine.margin_batch(&[account.clone(), account.clone()]).iter().flatten() {
                 prop_assert!(requirement_ok(r), "{r:?}");
             }

@@ -538,7 +538,47 @@ pub fn account_health(
     margin: MarginRequirement,
     bands: &HealthBands,
 ) -> Result<AccountHealth> {
-    let (collateral, positions_value, equity) = account.valuation()?;
+    let (collateral, positions_value, _) = account.valuation()?;
+    health_from_valuation(collateral, positions_value, margin, bands)
+}
+
+/// [`account_health`] from its parts: the balances' valuation
+/// ([`value_collateral`]) and the positions' value computed elsewhere, as
+/// an exchange does once per snapshot for every account:
+/// [`crate::GridMarginEngine::positions_value`] values an account from
+/// marks computed once for every listed instrument, in O(positions)
+/// multiply-adds instead of pricing each option again. `account_health`
+/// is this function on [`positions_value`]'s result.
+///
+/// # Errors
+/// [`Error::InvalidInput`] for a non-finite `positions_value`; otherwise as
+/// [`account_health`].
+///
+/// # Examples
+/// ```
+/// use portfolio_margin::*;
+/// let market = MarketSnapshot::builder(Timestamp::from_millis(0)).build()?;
+/// let usdc = AssetId::new("USDC")?;
+/// let policy = CollateralPolicy::new(usdc.clone(), vec![CollateralAsset::at_par(usdc.clone(), AssetKind::Stablecoin, 1.0)?])?;
+/// let collateral = value_collateral(&[Balance::new(usdc, 9_000.0)], &market, &policy)?;
+/// // Short options marked at -1,000: equity 8,000 against 4,000 maintenance.
+/// let margin = MarginRequirement::new(8_000.0, 0.5)?;
+/// let health = health_from_valuation(collateral, -1_000.0, margin, &HealthBands::default())?;
+/// assert_eq!(health.equity, 8_000.0);
+/// assert_eq!(health.health_factor, HealthFactor::Ratio(2.0));
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
+pub fn health_from_valuation(
+    collateral: CollateralValuation,
+    positions_value: f64,
+    margin: MarginRequirement,
+    bands: &HealthBands,
+) -> Result<AccountHealth> {
+    let positions_value = crate::error::finite("positions value", positions_value)?;
+    let equity = finite_result(
+        "account equity",
+        collateral.adjusted_value + positions_value,
+    )?;
     let state = bands.state(equity, margin)?;
     let price = collateral.settlement_price;
     let settle = |what, quote: f64| finite_result(what, quote / price);

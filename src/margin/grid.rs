@@ -36,6 +36,10 @@ struct Listed {
     underlying: u32,
     /// Notional per contract (`spot x multiplier`), quote currency.
     notional: f64,
+    /// Mark per contract, quote currency, by the convention of
+    /// [`crate::positions_value`]: an option's premium, a spot holding's
+    /// spot, 0 for futures and perpetuals.
+    mark: f64,
 }
 
 /// The per-contract numbers the margin kernel reads, packed.
@@ -390,10 +394,22 @@ impl GridMarginEngine {
                     return Err(wrap(Error::NonFiniteResult { what, value: x }));
                 }
             }
+            let mark = match item.instrument {
+                Instrument::Option(_) => premium,
+                Instrument::Spot(_) => info.spot,
+                Instrument::Future(_) | Instrument::Perpetual(_) => 0.0,
+            };
+            if !mark.is_finite() {
+                return Err(wrap(Error::NonFiniteResult {
+                    what: "grid mark",
+                    value: mark,
+                }));
+            }
             listed.push(Listed {
                 id: item.id.clone(),
                 underlying: underlying as u32,
                 notional,
+                mark,
             });
             meta.push(RowMeta {
                 delta_notional,
@@ -866,6 +882,56 @@ impl GridMarginEngine {
         {
             let mut isa = Isa::detect();
             accounts.iter().map(|a| run(&mut isa, a)).collect()
+        }
+    }
+
+    /// Mark-to-market value of an account's positions, quote currency, by
+    /// the convention of [`crate::positions_value`] (options at their
+    /// premium, spot holdings at spot, futures and perpetuals at 0), from
+    /// marks taken once per snapshot with the risk arrays: O(positions)
+    /// multiply-adds, where `positions_value` prices every option again.
+    /// The two agree to rounding (the marks come from the batch pricing
+    /// kernel); feed it to [`crate::health_from_valuation`].
+    ///
+    /// # Errors
+    /// [`Error::ListingMismatch`] for an account of another listing;
+    /// [`Error::NonFiniteResult`] if the sum overflows.
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::*;
+    /// let btc = UnderlyingId::new("BTC")?;
+    /// let as_of = Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0)?;
+    /// let market = MarketSnapshot::builder(as_of)
+    ///     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5)?)?)
+    ///     .build()?;
+    /// let mut set = InstrumentSet::new();
+    /// let expiry = Timestamp::from_ymd_hms(2026, 12, 25, 8, 0, 0)?;
+    /// let call = InstrumentId::new("C100")?;
+    /// set.insert(call.clone(), Instrument::Option(OptionContract::new(btc.clone(), OptionKind::Call, 100_000.0, expiry)?))?;
+    /// let perp = InstrumentId::new("PERP")?;
+    /// set.insert(perp.clone(), Instrument::Perpetual(PerpetualContract::new(btc)))?;
+    /// let book = Portfolio::new(AccountId::new("a"), vec![Position::new(call, -2.0), Position::new(perp, 1.0)], &set)?;
+    /// let engine = GridMarginEngine::new(&set, &market, GridPolicy::deribit_style())?;
+    /// let fast = engine.positions_value(&engine.account(&book)?)?;
+    /// let slow = positions_value(&book, &set, &market)?;
+    /// assert!((fast - slow).abs() <= 1e-12 * slow.abs());
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn positions_value(&self, account: &GridAccount) -> Result<f64> {
+        self.check_listing(account)?;
+        let mut total = 0.0;
+        for s in &account.slots {
+            let mark = self.listed.get(s.row as usize).map_or(0.0, |l| l.mark);
+            total += s.quantity * mark;
+        }
+        if total.is_finite() {
+            Ok(total)
+        } else {
+            Err(Error::NonFiniteResult {
+                what: "positions value",
+                value: total,
+            })
         }
     }
 
