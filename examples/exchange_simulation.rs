@@ -9,9 +9,9 @@
 //! 2. rebuilds the scenario-grid risk arrays for the new snapshot
 //!    ([`GridMarginEngine::new`]);
 //! 3. margins every account ([`GridMarginEngine::margin_batch`]);
-//! 4. values collateral, and positions at the engine's marks, and assigns
-//!    a health status ([`GridMarginEngine::positions_value`],
-//!    [`health_from_valuation`]);
+//! 4. values collateral and positions at prices taken once per snapshot
+//!    and assigns a health status ([`PricedCollateral`],
+//!    [`GridMarginEngine::positions_value`], [`health_from_valuation`]);
 //! 5. plans and executes the liquidation of accounts below maintenance
 //!    ([`plan_liquidation`]);
 //! 6. until the next tick, runs pre-trade checks on a flow of orders against
@@ -32,9 +32,10 @@ use portfolio_margin::{
     GridPolicy, Haircut, HaircutPolicy, HealthBands, HealthStatus, Instrument, InstrumentId,
     InstrumentIndex, InstrumentSet, LiquidationPlan, LiquidationPolicy, LiquidityTier,
     LiquidityTiers, MarginRequirement, MarketSnapshot, OptionContract, OptionKind, OptionModel,
-    Order, PerpetualContract, Portfolio, Position, PriceSource, Settlement, StrikeAxis, Timestamp,
-    UnderlyingId, UnderlyingMarket, VolSurface, VolatilityHaircut, VolatilitySource, YearFraction,
-    health_from_valuation, plan_liquidation, positions_value, price, value_collateral,
+    Order, PerpetualContract, Portfolio, Position, PriceSource, PricedCollateral, Settlement,
+    StrikeAxis, Timestamp, UnderlyingId, UnderlyingMarket, VolSurface, VolatilityHaircut,
+    VolatilitySource, YearFraction, health_from_valuation, plan_liquidation, positions_value,
+    price,
 };
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -939,14 +940,15 @@ fn run(config: &Config) -> AnyResult<()> {
         // Health: haircut collateral + option marks against maintenance.
         let bands = HealthBands::default();
         let begin = Instant::now();
-        // Positions at the engine's marks (taken once with the risk
-        // arrays), collateral per account.
+        // Positions at the engine's marks and balances at the collateral
+        // prices and haircuts, both taken once per snapshot.
+        let priced = PricedCollateral::new(&policy, &market);
         let mut health: Vec<AccountHealth> = traders
             .par_iter()
             .zip(&accounts)
             .zip(margins)
             .map(|((trader, account), margin)| {
-                let collateral = value_collateral(&trader.balances, &market, &policy)?;
+                let collateral = priced.value(&trader.balances)?;
                 let positions = engine.positions_value(account)?;
                 health_from_valuation(collateral, positions, margin?, &bands)
             })

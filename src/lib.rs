@@ -135,8 +135,8 @@ pub use collateral::{
     AssetId, AssetKind, AssetValuation, Balance, BorrowUplift, CollateralAsset, CollateralPolicy,
     CollateralValuation, ConvertedAmount, DEFAULT_HAIRCUT_CONFIDENCE,
     DEFAULT_LIQUIDATION_HORIZON_DAYS, DEFAULT_VOLATILITY_HAIRCUT_CAP, Haircut, HaircutPolicy,
-    LiquidityTier, LiquidityTiers, MAX_ASSET_ID_LEN, PriceSource, VolatilityHaircut,
-    VolatilitySource, coin_to_quote, value_collateral,
+    LiquidityTier, LiquidityTiers, MAX_ASSET_ID_LEN, PriceSource, PricedCollateral,
+    VolatilityHaircut, VolatilitySource, coin_to_quote, value_collateral,
 };
 pub use error::{Error, Result};
 pub use greeks::{

@@ -1025,9 +1025,14 @@ impl CollateralPolicy {
     /// # Errors
     /// [`Error::UnknownAsset`] if `id` is not listed.
     pub fn asset(&self, id: &AssetId) -> Result<&CollateralAsset> {
+        self.asset_at(id).map(|(_, asset)| asset)
+    }
+
+    /// [`CollateralPolicy::asset`] with its index in the policy.
+    fn asset_at(&self, id: &AssetId) -> Result<(usize, &CollateralAsset)> {
         self.index
             .get(id)
-            .and_then(|&i| self.assets.get(i))
+            .and_then(|&i| Some((i, self.assets.get(i)?)))
             .ok_or_else(|| Error::UnknownAsset(id.clone()))
     }
 
@@ -1247,75 +1252,182 @@ pub fn value_collateral(
     market: &MarketSnapshot,
     policy: &CollateralPolicy,
 ) -> Result<CollateralValuation> {
-    let settlement_price = policy.settlement_price(market)?;
-    let to_settlement = |what, quote: f64| finite_result(what, quote / settlement_price);
-    let mut seen = HashMap::with_capacity(balances.len());
-    let mut lines = Vec::with_capacity(balances.len());
-    let (mut asset_value, mut liability_value, mut adjusted_value) = (0.0, 0.0, 0.0);
-    for (index, balance) in balances.iter().enumerate() {
-        if !balance.amount.is_finite() {
-            return Err(Error::InvalidElement {
-                what: "balance amount",
-                index,
-                rule: "finite",
-                value: balance.amount,
-            });
+    PricedCollateral::new(policy, market).value(balances)
+}
+
+/// A [`CollateralPolicy`] priced against one market snapshot: the
+/// settlement price and each asset's price and volatility haircut, taken
+/// once. An exchange values every account's balances against it each
+/// snapshot ([`PricedCollateral::value`]) at the cost of a lookup and the
+/// tier arithmetic per balance; the numbers are [`value_collateral`]'s, bit
+/// for bit (it is this type, made for one call).
+///
+/// Pricing errors (an asset priced off an underlying the snapshot lacks)
+/// are kept per asset and returned by `value` for accounts that hold that
+/// asset, as [`value_collateral`] returns them.
+///
+/// # Examples
+/// ```
+/// use portfolio_margin::*;
+/// let btc_u = UnderlyingId::new("BTC")?;
+/// let market = MarketSnapshot::builder(Timestamp::from_millis(0))
+///     .underlying(btc_u.clone(), UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5)?)?)
+///     .build()?;
+/// let (usdc, btc) = (AssetId::new("USDC")?, AssetId::new("BTC")?);
+/// let policy = CollateralPolicy::new(usdc.clone(), vec![
+///     CollateralAsset::at_par(usdc.clone(), AssetKind::Stablecoin, 1.0)?,
+///     CollateralAsset::new(btc.clone(), AssetKind::Coin, PriceSource::Underlying(btc_u),
+///         HaircutPolicy::new(VolatilityHaircut::with_defaults(VolatilitySource::MarketAtm)?,
+///             LiquidityTiers::none(), BorrowUplift::MirrorHaircut)?)?,
+/// ])?;
+/// let priced = PricedCollateral::new(&policy, &market);
+/// for balances in [vec![Balance::new(btc.clone(), 2.0)], vec![Balance::new(usdc.clone(), -5_000.0)]] {
+///     assert_eq!(priced.value(&balances)?, value_collateral(&balances, &market, &policy)?);
+/// }
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PricedCollateral<'a> {
+    policy: &'a CollateralPolicy,
+    settlement_price: Result<f64>,
+    /// Per asset of the policy, in its order: price and volatility haircut
+    /// (each as the asset's own method returned it).
+    assets: Vec<(Result<f64>, Result<Haircut>)>,
+}
+
+impl<'a> PricedCollateral<'a> {
+    /// Prices every asset of `policy` in `market`.
+    pub fn new(policy: &'a CollateralPolicy, market: &MarketSnapshot) -> Self {
+        let assets = policy
+            .assets
+            .iter()
+            .map(|asset| (asset.price(market), asset.volatility_haircut(market)))
+            .collect();
+        PricedCollateral {
+            policy,
+            settlement_price: policy.settlement_price(market),
+            assets,
         }
-        let asset = policy.asset(&balance.asset)?;
-        if seen.insert(&balance.asset, index).is_some() {
-            return Err(Error::DuplicateId {
-                what: "balance",
-                id: balance.asset.to_string(),
-            });
-        }
-        let price = asset.price(market)?;
-        let market_value = finite_result("collateral market value", balance.amount * price)?;
-        let base = asset.volatility_haircut(market)?;
-        let tiers = &asset.haircut.liquidity;
-        let (haircut, borrow_uplift, adjusted) = if market_value >= 0.0 {
-            let kept = tiers.adjusted_value(market_value, base)?;
-            let haircut = tiers.effective_haircut(market_value, base)?;
-            asset_value += market_value;
-            (haircut, 0.0, kept)
-        } else {
-            let owed = -market_value;
-            let uplift = match asset.haircut.borrow_uplift {
-                BorrowUplift::MirrorHaircut => tiers.effective_haircut(owed, base)?.fraction(),
-                BorrowUplift::Fixed(u) => u,
-            };
-            liability_value += owed;
-            let liability = finite_result("borrowed liability", owed * (1.0 + uplift))?;
-            (Haircut::ZERO, uplift, -liability)
-        };
-        adjusted_value += adjusted;
-        lines.push(AssetValuation {
-            asset: balance.asset.clone(),
-            kind: asset.kind,
-            amount: balance.amount,
-            price,
-            market_value,
-            haircut,
-            borrow_uplift,
-            adjusted_value: adjusted,
-            market_value_settlement: to_settlement("market value in settlement", market_value)?,
-            adjusted_value_settlement: to_settlement("adjusted value in settlement", adjusted)?,
-        });
     }
-    let asset_value = finite_result("collateral asset value", asset_value)?;
-    let liability_value = finite_result("collateral liability value", liability_value)?;
-    let market_value = finite_result("collateral market value", asset_value - liability_value)?;
-    let adjusted_value = finite_result("collateral adjusted value", adjusted_value)?;
-    Ok(CollateralValuation {
-        lines,
-        settlement: policy.settlement.clone(),
-        settlement_price,
-        asset_value,
-        liability_value,
-        market_value,
-        adjusted_value,
-        market_value_settlement: to_settlement("market value in settlement", market_value)?,
-        adjusted_value_settlement: to_settlement("adjusted value in settlement", adjusted_value)?,
-    })
+
+    /// Values `balances` as [`value_collateral`] does.
+    ///
+    /// # Errors
+    /// As [`value_collateral`].
+    pub fn value(&self, balances: &[Balance]) -> Result<CollateralValuation> {
+        let policy = self.policy;
+        let settlement_price = self.settlement_price.clone()?;
+        let to_settlement = |what, quote: f64| finite_result(what, quote / settlement_price);
+        // Assets seen so far, by index in the policy: a short list is
+        // scanned, a long one hashed.
+        let mut seen = Seen::new(balances.len());
+        let mut lines = Vec::with_capacity(balances.len());
+        let (mut asset_value, mut liability_value, mut adjusted_value) = (0.0, 0.0, 0.0);
+        for (index, balance) in balances.iter().enumerate() {
+            if !balance.amount.is_finite() {
+                return Err(Error::InvalidElement {
+                    what: "balance amount",
+                    index,
+                    rule: "finite",
+                    value: balance.amount,
+                });
+            }
+            let (i, asset) = policy.asset_at(&balance.asset)?;
+            if !seen.insert(i) {
+                return Err(Error::DuplicateId {
+                    what: "balance",
+                    id: balance.asset.to_string(),
+                });
+            }
+            let Some((price, base)) = self.assets.get(i) else {
+                return Err(Error::UnknownAsset(balance.asset.clone()));
+            };
+            let price = price.clone()?;
+            let market_value = finite_result("collateral market value", balance.amount * price)?;
+            let base = base.clone()?;
+            let tiers = &asset.haircut.liquidity;
+            let (haircut, borrow_uplift, adjusted) = if market_value >= 0.0 {
+                let kept = tiers.adjusted_value(market_value, base)?;
+                let haircut = tiers.effective_haircut(market_value, base)?;
+                asset_value += market_value;
+                (haircut, 0.0, kept)
+            } else {
+                let owed = -market_value;
+                let uplift = match asset.haircut.borrow_uplift {
+                    BorrowUplift::MirrorHaircut => tiers.effective_haircut(owed, base)?.fraction(),
+                    BorrowUplift::Fixed(u) => u,
+                };
+                liability_value += owed;
+                let liability = finite_result("borrowed liability", owed * (1.0 + uplift))?;
+                (Haircut::ZERO, uplift, -liability)
+            };
+            adjusted_value += adjusted;
+            lines.push(AssetValuation {
+                asset: balance.asset.clone(),
+                kind: asset.kind,
+                amount: balance.amount,
+                price,
+                market_value,
+                haircut,
+                borrow_uplift,
+                adjusted_value: adjusted,
+                market_value_settlement: to_settlement("market value in settlement", market_value)?,
+                adjusted_value_settlement: to_settlement("adjusted value in settlement", adjusted)?,
+            });
+        }
+        let asset_value = finite_result("collateral asset value", asset_value)?;
+        let liability_value = finite_result("collateral liability value", liability_value)?;
+        let market_value = finite_result("collateral market value", asset_value - liability_value)?;
+        let adjusted_value = finite_result("collateral adjusted value", adjusted_value)?;
+        Ok(CollateralValuation {
+            lines,
+            settlement: policy.settlement.clone(),
+            settlement_price,
+            asset_value,
+            liability_value,
+            market_value,
+            adjusted_value,
+            market_value_settlement: to_settlement("market value in settlement", market_value)?,
+            adjusted_value_settlement: to_settlement(
+                "adjusted value in settlement",
+                adjusted_value,
+            )?,
+        })
+    }
+}
+
+/// The set of asset indices met so far in one account's balances.
+enum Seen {
+    /// Up to [`Seen::SCAN`] balances: a list, scanned.
+    Few(Vec<usize>),
+    /// More: hashed.
+    Many(std::collections::HashSet<usize>),
+}
+
+impl Seen {
+    const SCAN: usize = 32;
+
+    fn new(balances: usize) -> Self {
+        if balances <= Seen::SCAN {
+            Seen::Few(Vec::with_capacity(balances))
+        } else {
+            Seen::Many(std::collections::HashSet::with_capacity(balances))
+        }
+    }
+
+    /// Adds `i`; `false` if it was already there.
+    fn insert(&mut self, i: usize) -> bool {
+        match self {
+            Seen::Few(list) => {
+                if list.contains(&i) {
+                    return false;
+                }
+                list.push(i);
+                true
+            }
+            Seen::Many(set) => set.insert(i),
+        }
+    }
 }
 
 /// Unvalidated serde mirrors; converting them back runs the constructors.
