@@ -3,14 +3,17 @@
 //! envelope; see `docs/json_format.md`).
 
 use portfolio_margin::{
-    AccountId, AssetId, AssetKind, Balance, CollateralAsset, CollateralPolicy, CrossPolicy,
-    DayBasis, EsMarginPolicy, GridAxis, GridPolicy, GridScope, HaircutPolicy, HealthBands,
-    HistoricalConfig, InstrumentSet, IsolatedPolicy, LiquidationPolicy, LiquidityTier,
-    LiquidityTiers, MarketSnapshot, MonteCarloConfig, Portfolio, Position, PriceSource, ReturnKind,
-    ShockKind, StressGrid, UnderlyingId, VolatilityHaircut, VolatilitySource, YearFraction,
+    AssetId, AssetKind, Balance, CollateralAsset, CollateralPolicy, CrossPolicy, DayBasis,
+    EsMarginPolicy, GridAxis, GridPolicy, GridScope, HaircutPolicy, HealthBands, HistoricalConfig,
+    InstrumentSet, IsolatedPolicy, LiquidationPolicy, LiquidityTier, LiquidityTiers,
+    MarketSnapshot, MonteCarloConfig, Portfolio, PriceSource, ReturnKind, ShockKind, StressGrid,
+    UnderlyingId, VolatilityHaircut, VolatilitySource, YearFraction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+mod book_file;
+pub use book_file::BookFile;
 
 /// The embedded sample book.
 const SAMPLE: &str = include_str!("../data/sample_book.json");
@@ -196,24 +199,6 @@ documents! {
     HistoricalConfigFile { historical_config: HistoricalConfig }
     /// `stress_grid.json`: a spot x vol stress grid.
     StressGridFile { stress_grid: StressGrid }
-}
-
-/// `sample_book.json`: one account's book with everything needed to
-/// price and margin it.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BookFile {
-    /// 1 (market, instruments, positions) or 2 (adds optional `balances`
-    /// and `collateral`).
-    pub format_version: u32,
-    pub account: AccountId,
-    pub market: MarketSnapshot,
-    pub instruments: InstrumentSet,
-    pub positions: Vec<Position>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub balances: Option<Vec<Balance>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collateral: Option<CollateralPolicy>,
 }
 
 impl Document for BookFile {
