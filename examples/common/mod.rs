@@ -6,8 +6,8 @@ use portfolio_margin::{
     AssetId, AssetKind, Balance, CollateralAsset, CollateralPolicy, CrossPolicy, DayBasis,
     EsMarginPolicy, GridAxis, GridPolicy, GridScope, HaircutPolicy, HealthBands, HistoricalConfig,
     InstrumentSet, IsolatedPolicy, LiquidationPolicy, LiquidityTier, LiquidityTiers,
-    MarketSnapshot, MonteCarloConfig, Portfolio, PriceSource, ReturnKind, ShockKind, StressGrid,
-    UnderlyingId, VolatilityHaircut, VolatilitySource, YearFraction,
+    MarketSnapshot, MonteCarloConfig, Portfolio, PriceSource, ReturnKind, RiskFactor, ShockKind,
+    SimulatedFactor, StressGrid, UnderlyingId, VolatilityHaircut, VolatilitySource, YearFraction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -337,6 +337,36 @@ pub fn report_monte_carlo_config() -> Result<MonteCarloConfig, portfolio_margin:
 #[allow(dead_code)]
 pub fn report_historical_config() -> Result<HistoricalConfig, portfolio_margin::Error> {
     HistoricalConfig::new(1, ReturnKind::Log, one_day()?)
+}
+
+/// An underlying's 30-day at-the-money implied vol.
+#[allow(dead_code)]
+pub fn atm_vol_30_days(
+    market: &MarketSnapshot,
+    underlying: &UnderlyingId,
+) -> Result<f64, portfolio_margin::Error> {
+    let month = 30.0 / 365.0;
+    let m = market.underlying(underlying)?;
+    Ok(m.vol().atm_volatility(month, m.forward(month)))
+}
+
+/// Log spot moves of each underlying, at its 30-day at-the-money implied
+/// vol ([`atm_vol_30_days`]).
+#[allow(dead_code)]
+pub fn atm_spot_factors(
+    market: &MarketSnapshot,
+    underlyings: &[UnderlyingId],
+) -> Result<Vec<SimulatedFactor>, portfolio_margin::Error> {
+    underlyings
+        .iter()
+        .map(|u| {
+            SimulatedFactor::new(
+                RiskFactor::Spot(u.clone()),
+                ShockKind::Log,
+                atm_vol_30_days(market, u)?,
+            )
+        })
+        .collect()
 }
 
 /// One calendar day.
