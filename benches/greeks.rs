@@ -10,12 +10,16 @@
 //!
 //! Run: `cargo bench --bench greeks`. Figures in the README.
 
+#[path = "common/random.rs"]
+mod random;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use portfolio_margin::{
     BsInputs, GreeksBatch, OptionBatch, OptionKind, OptionModel, black_scholes,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use random::either;
 use std::hint::black_box;
 
 /// A deterministic book of mixed options: calls and puts, BSM and Black-76,
@@ -24,16 +28,12 @@ fn mixed_options(n: usize, seed: u64) -> OptionBatch {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut batch = OptionBatch::with_capacity(n);
     for _ in 0..n {
-        let kind = if rng.random::<bool>() {
-            OptionKind::Call
-        } else {
-            OptionKind::Put
-        };
-        let model = if rng.random::<bool>() {
-            OptionModel::BlackScholesMerton
-        } else {
-            OptionModel::Black76
-        };
+        let kind = either(&mut rng, OptionKind::Call, OptionKind::Put);
+        let model = either(
+            &mut rng,
+            OptionModel::BlackScholesMerton,
+            OptionModel::Black76,
+        );
         let spot = 100.0;
         let strike = spot * rng.random_range(-0.5..0.5f64).exp();
         let years = rng.random_range(1.0 / 365.0..2.0);

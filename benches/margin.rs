@@ -4,10 +4,14 @@
 //!
 //! Run: `cargo bench --bench margin -- --warm-up-time 1 --measurement-time 5`.
 
+#[path = "common/random.rs"]
+mod random;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use portfolio_margin::*;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use random::either;
 use std::hint::black_box;
 
 const OPTIONS: usize = 2_000;
@@ -55,11 +59,7 @@ fn listing() -> (InstrumentSet, MarketSnapshot, Vec<InstrumentId>) {
         } else {
             (&eth, 4_000.0)
         };
-        let kind = if rng.random::<bool>() {
-            OptionKind::Call
-        } else {
-            OptionKind::Put
-        };
+        let kind = either(&mut rng, OptionKind::Call, OptionKind::Put);
         let strike = (spot * rng.random_range(0.6..1.4f64)).round();
         let days = rng.random_range(1.0..180.0f64).round();
         let expiry =

@@ -4,11 +4,15 @@
 //!
 //! Run: `cargo bench --bench pnl -- --warm-up-time 1 --measurement-time 5`.
 
+#[path = "common/random.rs"]
+mod random;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use portfolio_margin::*;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StudentT};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use random::either;
 use std::hint::black_box;
 
 const OPTIONS: usize = 1_000;
@@ -38,21 +42,13 @@ fn setup(seed: u64) -> Setup {
     let mut instruments = InstrumentSet::new();
     let mut positions = Vec::new();
     for k in 0..OPTIONS {
-        let kind = if rng.random::<bool>() {
-            OptionKind::Call
-        } else {
-            OptionKind::Put
-        };
-        let model = if rng.random::<bool>() {
-            OptionModel::BlackScholesMerton
-        } else {
-            OptionModel::Black76
-        };
-        let settlement = if rng.random::<bool>() {
-            Settlement::Linear
-        } else {
-            Settlement::Inverse
-        };
+        let kind = either(&mut rng, OptionKind::Call, OptionKind::Put);
+        let model = either(
+            &mut rng,
+            OptionModel::BlackScholesMerton,
+            OptionModel::Black76,
+        );
+        let settlement = either(&mut rng, Settlement::Linear, Settlement::Inverse);
         let strike = 100_000.0 * rng.random_range(-0.5..0.5f64).exp();
         let days = rng.random_range(1.0..365.0f64);
         let expiry =
@@ -104,29 +100,14 @@ fn bench_full(c: &mut Criterion) {
         .build()
         .unwrap();
     let label = format!("{OPTIONS}x{SCENARIOS}");
+    let revalue = |method| {
+        RiskArrays::compute(black_box(&s.instruments), &s.market, &s.scenarios, method).unwrap()
+    };
     group.bench_with_input(BenchmarkId::new("one_thread", &label), &(), |b, _| {
-        one.install(|| {
-            b.iter(|| {
-                RiskArrays::compute(
-                    black_box(&s.instruments),
-                    &s.market,
-                    &s.scenarios,
-                    Revaluation::Full,
-                )
-                .unwrap()
-            })
-        })
+        one.install(|| b.iter(|| revalue(Revaluation::Full)))
     });
     group.bench_with_input(BenchmarkId::new("all_threads", &label), &(), |b, _| {
-        b.iter(|| {
-            RiskArrays::compute(
-                black_box(&s.instruments),
-                &s.market,
-                &s.scenarios,
-                Revaluation::Full,
-            )
-            .unwrap()
-        })
+        b.iter(|| revalue(Revaluation::Full))
     });
     // The floor: the value kernel alone on the same number of options.
     let mut kernel = OptionBatch::with_capacity(OPTIONS * SCENARIOS);
@@ -150,19 +131,7 @@ fn bench_full(c: &mut Criterion) {
     group.bench_with_input(
         BenchmarkId::new("sensitivity_one_thread", &label),
         &(),
-        |b, _| {
-            one.install(|| {
-                b.iter(|| {
-                    RiskArrays::compute(
-                        black_box(&s.instruments),
-                        &s.market,
-                        &s.scenarios,
-                        Revaluation::Sensitivity,
-                    )
-                    .unwrap()
-                })
-            })
-        },
+        |b, _| one.install(|| b.iter(|| revalue(Revaluation::Sensitivity))),
     );
     group.finish();
 

@@ -400,17 +400,7 @@ fn generator(
     paths: usize,
     horizon: YearFraction,
 ) -> Result<MonteCarloGenerator, Box<dyn Error>> {
-    let month = 30.0 / 365.0;
-    let mut factors = Vec::new();
-    for u in underlyings {
-        let m = market.underlying(u)?;
-        let vol = m.vol().atm_volatility(month, m.forward(month));
-        factors.push(SimulatedFactor::new(
-            RiskFactor::Spot(u.clone()),
-            ShockKind::Log,
-            vol,
-        )?);
-    }
+    let mut factors = common::atm_spot_factors(market, underlyings)?;
     for u in underlyings {
         factors.push(SimulatedFactor::new(
             RiskFactor::Vol(u.clone()),

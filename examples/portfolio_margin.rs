@@ -22,10 +22,10 @@ use portfolio_margin::{
     GridMarginEngine, GridPolicy, HealthBands, HealthFactor, InstrumentGreeks, InstrumentId,
     IsolatedMargin, IsolatedPolicy, MarketSnapshot, Methodology, MonteCarloGenerator,
     MonteCarloRisk, PortfolioGreeks, PriceHistory, QuantileRule, Revaluation, RiskArrays,
-    RiskAttribution, RiskFactor, ScenarioSet, Settlement, ShockKind, SimulatedFactor, Timestamp,
-    UnderlyingId, account_health, attribute_risk, capital_efficiency, cross_margin,
-    expected_shortfall, historical_scenarios, instrument_greeks, isolated_margin, monte_carlo_risk,
-    portfolio_es_margin, portfolio_greeks, portfolio_pnl, position_pnl, value_at_risk,
+    RiskAttribution, RiskFactor, ScenarioSet, Settlement, Timestamp, UnderlyingId, account_health,
+    attribute_risk, capital_efficiency, cross_margin, expected_shortfall, historical_scenarios,
+    instrument_greeks, isolated_margin, monte_carlo_risk, portfolio_es_margin, portfolio_greeks,
+    portfolio_pnl, position_pnl, value_at_risk,
 };
 use serde::Serialize;
 use std::process::ExitCode;
@@ -461,17 +461,7 @@ fn mc_generator(
     market: &MarketSnapshot,
     underlyings: &[UnderlyingId],
 ) -> Result<MonteCarloGenerator, Box<dyn std::error::Error>> {
-    let month = 30.0 / 365.0;
-    let mut factors = Vec::new();
-    for u in underlyings {
-        let m = market.underlying(u)?;
-        let vol = m.vol().atm_volatility(month, m.forward(month));
-        factors.push(SimulatedFactor::new(
-            RiskFactor::Spot(u.clone()),
-            ShockKind::Log,
-            vol,
-        )?);
-    }
+    let factors = common::atm_spot_factors(market, underlyings)?;
     let n = underlyings.len();
     let correlation: Vec<f64> = (0..n * n)
         .map(|k| if k / n == k % n { 1.0 } else { MC_CORRELATION })
@@ -500,7 +490,6 @@ fn proxy_history(
             columns[1].push(sp500.trim().parse()?);
         }
     }
-    let month = 30.0 / 365.0;
     let mut histories = Vec::new();
     let mut scales = Vec::new();
     for (u, closes) in underlyings.iter().zip(columns) {
@@ -509,8 +498,7 @@ fn proxy_history(
         let var =
             returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (returns.len() - 1) as f64;
         let realised = (var * 252.0).sqrt();
-        let m = market.underlying(u)?;
-        scales.push(m.vol().atm_volatility(month, m.forward(month)) / realised);
+        scales.push(common::atm_vol_30_days(market, u)? / realised);
         histories.push(PriceHistory::new(RiskFactor::Spot(u.clone()), closes)?);
     }
     // (examples/data/historical_config.json)

@@ -2,6 +2,9 @@
 //! values, band boundaries, known liquidation answers, monotonicity of health
 //! in adverse prices, and no NaN at extreme inputs.
 
+mod common;
+
+use common::{as_of, flat_market, id as uid};
 use portfolio_margin::*;
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -38,31 +41,15 @@ macro_rules! assert_close {
 fn id(s: &str) -> AssetId {
     AssetId::new(s).unwrap()
 }
-fn uid(s: &str) -> UnderlyingId {
-    UnderlyingId::new(s).unwrap()
-}
 fn iid(s: &str) -> InstrumentId {
     InstrumentId::new(s).unwrap()
 }
 fn h(x: f64) -> Haircut {
     Haircut::new(x).unwrap()
 }
-fn as_of() -> Timestamp {
-    Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0).unwrap()
-}
 
 fn market_at(btc: f64, eth: f64) -> MarketSnapshot {
-    MarketSnapshot::builder(as_of())
-        .underlying(
-            uid("BTC"),
-            UnderlyingMarket::new(btc, 0.04, 0.0, VolSurface::flat(0.55).unwrap()).unwrap(),
-        )
-        .underlying(
-            uid("ETH"),
-            UnderlyingMarket::new(eth, 0.04, 0.0, VolSurface::flat(0.7).unwrap()).unwrap(),
-        )
-        .build()
-        .unwrap()
+    flat_market(&[("BTC", btc, 0.04, 0.0, 0.55), ("ETH", eth, 0.04, 0.0, 0.7)])
 }
 
 fn market() -> MarketSnapshot {
@@ -228,40 +215,36 @@ fn borrowed_balances_are_liabilities_with_uplift() {
         .unwrap()
     };
     let m = market();
+    let value =
+        |balances: &[Balance], uplift| value_collateral(balances, &m, &policy(uplift)).unwrap();
     // Borrowed stablecoin at par: no haircut, no uplift.
-    let v = value_collateral(
+    let v = value(
         &[Balance::new(id("USDC"), -50_000.0)],
-        &m,
-        &policy(BorrowUplift::MirrorHaircut),
-    )
-    .unwrap();
+        BorrowUplift::MirrorHaircut,
+    );
     assert_eq!(v.adjusted_value, -50_000.0);
     assert_eq!(v.liability_value, 50_000.0);
     assert_eq!(v.asset_value, 0.0);
 
     // 2 BTC borrowed, mirror uplift: the 200k would take 100k x 0 + 100k x
     // 10% = 5% if held, so the liability is 200k x 1.05.
-    let v = value_collateral(
+    let v = value(
         &[Balance::new(id("BTC"), -2.0)],
-        &m,
-        &policy(BorrowUplift::MirrorHaircut),
-    )
-    .unwrap();
+        BorrowUplift::MirrorHaircut,
+    );
     assert_close!(v.adjusted_value, -210_000.0);
     assert_close!(v.lines[0].borrow_uplift, 0.05);
     assert_eq!(v.lines[0].haircut, Haircut::ZERO);
     assert_eq!(v.market_value, -200_000.0);
 
     // Fixed 10% uplift.
-    let v = value_collateral(
+    let v = value(
         &[
             Balance::new(id("BTC"), -2.0),
             Balance::new(id("USDC"), 300_000.0),
         ],
-        &m,
-        &policy(BorrowUplift::Fixed(0.1)),
-    )
-    .unwrap();
+        BorrowUplift::Fixed(0.1),
+    );
     assert_close!(v.lines[0].adjusted_value, -220_000.0);
     assert_close!(v.adjusted_value, 80_000.0);
     assert_eq!(v.market_value, 100_000.0);

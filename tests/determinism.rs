@@ -10,16 +10,15 @@
 //! kernel's parallel threshold, a margin batch above rayon's split length)
 //! while the file runs in a few seconds in release.
 
+mod common;
+
+use common::{as_of, id};
 use portfolio_margin::*;
 
 /// Thread counts every computation is repeated on.
 const THREADS: [usize; 3] = [1, 2, 4];
 /// Runs per thread count.
 const REPEATS: usize = 2;
-
-fn id(s: &str) -> UnderlyingId {
-    UnderlyingId::new(s).unwrap()
-}
 
 fn iid(s: &str) -> InstrumentId {
     InstrumentId::new(s).unwrap()
@@ -58,10 +57,6 @@ where
             }
         }
     }
-}
-
-fn as_of() -> Timestamp {
-    Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0).unwrap()
 }
 
 /// BTC on a smile (log-moneyness grid), ETH and SOL flat.
@@ -283,10 +278,9 @@ fn walk(seed: u64, start: f64, daily_vol: f64, n: usize) -> Vec<f64> {
     out
 }
 
-#[test]
-fn historical_var_and_es_are_bit_identical() {
-    let (set, book) = book();
-    let market = market();
+/// `n` days of spot and vol history for BTC, ETH and SOL: underlying `k`'s
+/// spot walks from seed `spot_seed + k`, its vol level from `vol_seed + k`.
+fn histories(spot_seed: u64, vol_seed: u64, n: usize) -> Vec<PriceHistory> {
     let mut histories = Vec::new();
     for (k, (name, spot, vol)) in [
         ("BTC", 95_000.0, 0.035),
@@ -298,22 +292,38 @@ fn historical_var_and_es_are_bit_identical() {
     {
         let k = k as u64;
         histories.push(
-            PriceHistory::new(RiskFactor::Spot(id(name)), walk(k + 1, spot, vol, 400)).unwrap(),
+            PriceHistory::new(
+                RiskFactor::Spot(id(name)),
+                walk(spot_seed + k, spot, vol, n),
+            )
+            .unwrap(),
         );
         histories.push(
-            PriceHistory::new(RiskFactor::Vol(id(name)), walk(k + 10, 0.6, 0.04, 400)).unwrap(),
+            PriceHistory::new(RiskFactor::Vol(id(name)), walk(vol_seed + k, 0.6, 0.04, n)).unwrap(),
         );
     }
-    let horizon = YearFraction::from_days(2.0, DayBasis::Trading252).unwrap();
-    let plain = HistoricalConfig::new(2, ReturnKind::Log, horizon).unwrap();
-    let filtered = HistoricalConfig::new(2, ReturnKind::Simple, horizon)
-        .unwrap()
+    histories
+}
+
+/// `config` over the last 250 windows, EWMA-filtered (default lambda).
+fn ewma_filtered(config: HistoricalConfig) -> HistoricalConfig {
+    config
         .with_lookback(250)
         .unwrap()
         .with_filter(VolatilityFilter::Ewma {
             lambda: EWMA_DEFAULT_LAMBDA,
         })
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn historical_var_and_es_are_bit_identical() {
+    let (set, book) = book();
+    let market = market();
+    let histories = histories(1, 10, 400);
+    let horizon = YearFraction::from_days(2.0, DayBasis::Trading252).unwrap();
+    let plain = HistoricalConfig::new(2, ReturnKind::Log, horizon).unwrap();
+    let filtered = ewma_filtered(HistoricalConfig::new(2, ReturnKind::Simple, horizon).unwrap());
     let confidence = Confidence::new(0.975).unwrap();
     for config in [plain, filtered] {
         for method in [Revaluation::Full, Revaluation::Sensitivity] {
@@ -546,32 +556,9 @@ fn monte_carlo_es_margin_is_bit_identical() {
 fn historical_es_margin_is_bit_identical() {
     let (set, book) = book();
     let market = market();
-    let mut histories = Vec::new();
-    for (k, (name, spot, vol)) in [
-        ("BTC", 95_000.0, 0.035),
-        ("ETH", 3_400.0, 0.045),
-        ("SOL", 180.0, 0.06),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let k = k as u64;
-        histories.push(
-            PriceHistory::new(RiskFactor::Spot(id(name)), walk(k + 31, spot, vol, 600)).unwrap(),
-        );
-        histories.push(
-            PriceHistory::new(RiskFactor::Vol(id(name)), walk(k + 41, 0.6, 0.04, 600)).unwrap(),
-        );
-    }
+    let histories = histories(31, 41, 600);
     let horizon = YearFraction::from_days(1.0, DayBasis::Trading252).unwrap();
-    let config = HistoricalConfig::new(1, ReturnKind::Log, horizon)
-        .unwrap()
-        .with_lookback(250)
-        .unwrap()
-        .with_filter(VolatilityFilter::Ewma {
-            lambda: EWMA_DEFAULT_LAMBDA,
-        })
-        .unwrap();
+    let config = ewma_filtered(HistoricalConfig::new(1, ReturnKind::Log, horizon).unwrap());
     let stressed_config = HistoricalConfig::new(1, ReturnKind::Log, horizon).unwrap();
     for policy in es_policies() {
         assert_same_bits(

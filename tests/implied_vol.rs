@@ -163,37 +163,40 @@ fn agrees_with_quantlib() {
 // No-arbitrage bounds and invalid input.
 // ---------------------------------------------------------------------------
 
-fn bound_of(result: portfolio_margin::Result<f64>) -> (&'static str, f64) {
-    match result {
-        Err(Error::PriceOutsideBounds { bound, limit, .. }) => (bound, limit),
-        other => panic!("expected PriceOutsideBounds, got {other:?}"),
+/// Each `(price, forward, strike, kind, limit)`, one year to expiry, is
+/// refused with `PriceOutsideBounds` naming `bound` and its `limit`.
+#[track_caller]
+fn assert_outside(bound: &str, cases: &[(f64, f64, f64, OptionKind, f64)]) {
+    for &(price, forward, strike, kind, limit) in cases {
+        match implied_volatility(price, forward, strike, 1.0, kind) {
+            Err(Error::PriceOutsideBounds {
+                bound: got_bound,
+                limit: got_limit,
+                ..
+            }) => assert_eq!(
+                (got_bound, got_limit),
+                (bound, limit),
+                "{kind:?} price {price}, F={forward} K={strike}"
+            ),
+            other => panic!("expected PriceOutsideBounds, got {other:?}"),
+        }
     }
 }
 
 #[test]
 fn prices_at_or_below_intrinsic_are_rejected_naming_the_lower_bound() {
     use OptionKind::{Call, Put};
-    // In the money: intrinsic F - K = 20 for the call, K - F = 20 for the put.
-    assert_eq!(
-        bound_of(implied_volatility(20.0, 120.0, 100.0, 1.0, Call)),
-        ("lower (intrinsic)", 20.0)
-    );
-    assert_eq!(
-        bound_of(implied_volatility(19.0, 120.0, 100.0, 1.0, Call)),
-        ("lower (intrinsic)", 20.0)
-    );
-    assert_eq!(
-        bound_of(implied_volatility(20.0, 100.0, 120.0, 1.0, Put)),
-        ("lower (intrinsic)", 20.0)
-    );
-    // Out of the money the lower bound is 0: a zero price is at intrinsic.
-    assert_eq!(
-        bound_of(implied_volatility(0.0, 100.0, 120.0, 1.0, Call)),
-        ("lower (intrinsic)", 0.0)
-    );
-    assert_eq!(
-        bound_of(implied_volatility(0.0, 100.0, 80.0, 1.0, Put)),
-        ("lower (intrinsic)", 0.0)
+    assert_outside(
+        "lower (intrinsic)",
+        &[
+            // In the money: intrinsic F - K = 20 for the call, K - F = 20 for the put.
+            (20.0, 120.0, 100.0, Call, 20.0),
+            (19.0, 120.0, 100.0, Call, 20.0),
+            (20.0, 100.0, 120.0, Put, 20.0),
+            // Out of the money the lower bound is 0: a zero price is at intrinsic.
+            (0.0, 100.0, 120.0, Call, 0.0),
+            (0.0, 100.0, 80.0, Put, 0.0),
+        ],
     );
     // Just above intrinsic is fine and gives a small positive vol.
     let vol = implied_volatility(20.0 + 1e-9, 120.0, 100.0, 1.0, Call).unwrap();
@@ -205,17 +208,13 @@ fn prices_at_or_below_intrinsic_are_rejected_naming_the_lower_bound() {
 #[test]
 fn prices_at_or_above_the_upper_bound_are_rejected_naming_it() {
     use OptionKind::{Call, Put};
-    assert_eq!(
-        bound_of(implied_volatility(100.0, 100.0, 90.0, 1.0, Call)),
-        ("upper", 100.0)
-    );
-    assert_eq!(
-        bound_of(implied_volatility(150.0, 100.0, 90.0, 1.0, Call)),
-        ("upper", 100.0)
-    );
-    assert_eq!(
-        bound_of(implied_volatility(90.0, 100.0, 90.0, 1.0, Put)),
-        ("upper", 90.0)
+    assert_outside(
+        "upper",
+        &[
+            (100.0, 100.0, 90.0, Call, 100.0),
+            (150.0, 100.0, 90.0, Call, 100.0),
+            (90.0, 100.0, 90.0, Put, 90.0),
+        ],
     );
     // One ulp below the bound is a (huge but finite) volatility.
     let below = 100.0_f64.next_down();
@@ -228,50 +227,26 @@ fn prices_at_or_above_the_upper_bound_are_rejected_naming_it() {
 #[test]
 fn invalid_inputs_are_rejected_naming_the_input() {
     use OptionKind::Call;
-    let what = |r: portfolio_margin::Result<f64>| match r {
-        Err(Error::InvalidInput { what, .. }) => what,
-        other => panic!("expected InvalidInput, got {other:?}"),
-    };
-    assert_eq!(
-        what(implied_volatility(1.0, 0.0, 100.0, 1.0, Call)),
-        "forward"
-    );
-    assert_eq!(
-        what(implied_volatility(1.0, -5.0, 100.0, 1.0, Call)),
-        "forward"
-    );
-    assert_eq!(
-        what(implied_volatility(1.0, f64::INFINITY, 100.0, 1.0, Call)),
-        "forward"
-    );
-    assert_eq!(
-        what(implied_volatility(1.0, 100.0, f64::NAN, 1.0, Call)),
-        "strike"
-    );
-    assert_eq!(
-        what(implied_volatility(1.0, 100.0, 0.0, 1.0, Call)),
-        "strike"
-    );
-    assert_eq!(
-        what(implied_volatility(1.0, 100.0, 100.0, 0.0, Call)),
-        "years"
-    );
-    assert_eq!(
-        what(implied_volatility(1.0, 100.0, 100.0, -1.0, Call)),
-        "years"
-    );
-    assert_eq!(
-        what(implied_volatility(-1.0, 100.0, 100.0, 1.0, Call)),
-        "option price"
-    );
-    assert_eq!(
-        what(implied_volatility(f64::NAN, 100.0, 100.0, 1.0, Call)),
-        "option price"
-    );
-    assert_eq!(
-        what(implied_volatility(f64::INFINITY, 100.0, 100.0, 1.0, Call)),
-        "option price"
-    );
+    for (price, forward, strike, years, input) in [
+        (1.0, 0.0, 100.0, 1.0, "forward"),
+        (1.0, -5.0, 100.0, 1.0, "forward"),
+        (1.0, f64::INFINITY, 100.0, 1.0, "forward"),
+        (1.0, 100.0, f64::NAN, 1.0, "strike"),
+        (1.0, 100.0, 0.0, 1.0, "strike"),
+        (1.0, 100.0, 100.0, 0.0, "years"),
+        (1.0, 100.0, 100.0, -1.0, "years"),
+        (-1.0, 100.0, 100.0, 1.0, "option price"),
+        (f64::NAN, 100.0, 100.0, 1.0, "option price"),
+        (f64::INFINITY, 100.0, 100.0, 1.0, "option price"),
+    ] {
+        match implied_volatility(price, forward, strike, years, Call) {
+            Err(Error::InvalidInput { what, .. }) => assert_eq!(
+                what, input,
+                "price {price}, F={forward} K={strike} T={years}"
+            ),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -4,6 +4,9 @@
 //! homogeneity, order independence, batch = single, what-if = margin with
 //! the order).
 
+mod common;
+
+use common::{as_of, days, flat_market, id};
 use portfolio_margin::*;
 use proptest::prelude::*;
 
@@ -12,30 +15,11 @@ const ARRAY_VS_PRICE_RELATIVE: f64 = 1e-11;
 /// What-if vs margining with the order: sums formed in another order.
 const WHAT_IF_RELATIVE: f64 = 1e-12;
 
-fn id(s: &str) -> UnderlyingId {
-    UnderlyingId::new(s).unwrap()
-}
-
-fn as_of() -> Timestamp {
-    Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0).unwrap()
-}
-
-fn days(d: f64) -> Timestamp {
-    as_of().plus_years(YearFraction::from_days(d, DayBasis::Calendar365).unwrap())
-}
-
 fn market() -> MarketSnapshot {
-    MarketSnapshot::builder(as_of())
-        .underlying(
-            id("BTC"),
-            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.55).unwrap()).unwrap(),
-        )
-        .underlying(
-            id("ETH"),
-            UnderlyingMarket::new(4_000.0, 0.0, 0.0, VolSurface::flat(0.70).unwrap()).unwrap(),
-        )
-        .build()
-        .unwrap()
+    flat_market(&[
+        ("BTC", 100_000.0, 0.0, 0.0, 0.55),
+        ("ETH", 4_000.0, 0.0, 0.0, 0.70),
+    ])
 }
 
 /// A small crypto listing: BTC coin-settled options, future and perpetual;

@@ -3,32 +3,17 @@
 //! same bits, whatever the number of scenarios (rows of 32, 64, 96 and 160
 //! entries, one or several passes per row) and the number of threads.
 
+mod common;
+
+use common::{as_of, flat_market, id};
 use portfolio_margin::*;
 
-fn id(s: &str) -> UnderlyingId {
-    UnderlyingId::new(s).unwrap()
-}
-
-fn as_of() -> Timestamp {
-    Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0).unwrap()
-}
-
 fn market() -> MarketSnapshot {
-    MarketSnapshot::builder(as_of())
-        .underlying(
-            id("BTC"),
-            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.55).unwrap()).unwrap(),
-        )
-        .underlying(
-            id("ETH"),
-            UnderlyingMarket::new(4_000.0, 0.0, 0.0, VolSurface::flat(0.70).unwrap()).unwrap(),
-        )
-        .underlying(
-            id("SOL"),
-            UnderlyingMarket::new(200.0, 0.0, 0.0, VolSurface::flat(0.90).unwrap()).unwrap(),
-        )
-        .build()
-        .unwrap()
+    flat_market(&[
+        ("BTC", 100_000.0, 0.0, 0.0, 0.55),
+        ("ETH", 4_000.0, 0.0, 0.0, 0.70),
+        ("SOL", 200.0, 0.0, 0.0, 0.90),
+    ])
 }
 
 /// Calls and puts at five strikes and two expiries per underlying, BTC

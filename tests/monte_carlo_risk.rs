@@ -3,6 +3,9 @@
 //!
 //! Run with `--release -- --nocapture` to see the measured figures.
 
+mod common;
+
+use common::{as_of, id};
 use portfolio_margin::*;
 
 /// MC estimates must lie within this many of their reported standard errors
@@ -11,16 +14,8 @@ const STANDARD_ERRORS: f64 = 4.0;
 /// Paths of the convergence tests.
 const CONVERGENCE_PATHS: usize = 200_000;
 
-fn id(s: &str) -> UnderlyingId {
-    UnderlyingId::new(s).unwrap()
-}
-
 fn iid(s: &str) -> InstrumentId {
     InstrumentId::new(s).unwrap()
-}
-
-fn as_of() -> Timestamp {
-    Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0).unwrap()
 }
 
 const NAMES: [&str; 3] = ["BTC", "ETH", "SOL"];

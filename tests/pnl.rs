@@ -3,6 +3,9 @@
 //!
 //! Run with `--nocapture` to see the measured figures.
 
+mod common;
+
+use common::{days, flat_market, id};
 use portfolio_margin::*;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -11,30 +14,11 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 /// to the larger of the two values compared (batch kernel accuracy 1e-13).
 const FULL_VS_PRICE_RELATIVE: f64 = 1e-12;
 
-fn id(s: &str) -> UnderlyingId {
-    UnderlyingId::new(s).unwrap()
-}
-
-fn as_of() -> Timestamp {
-    Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0).unwrap()
-}
-
 fn market() -> MarketSnapshot {
-    MarketSnapshot::builder(as_of())
-        .underlying(
-            id("BTC"),
-            UnderlyingMarket::new(100_000.0, 0.04, 0.01, VolSurface::flat(0.55).unwrap()).unwrap(),
-        )
-        .underlying(
-            id("SPX"),
-            UnderlyingMarket::new(6_000.0, 0.045, 0.015, VolSurface::flat(0.18).unwrap()).unwrap(),
-        )
-        .build()
-        .unwrap()
-}
-
-fn days(d: f64) -> Timestamp {
-    as_of().plus_years(YearFraction::from_days(d, DayBasis::Calendar365).unwrap())
+    flat_market(&[
+        ("BTC", 100_000.0, 0.04, 0.01, 0.55),
+        ("SPX", 6_000.0, 0.045, 0.015, 0.18),
+    ])
 }
 
 /// One of every kind: BSM, Black-76, inverse options; linear and inverse

@@ -86,6 +86,39 @@ fn setup() -> Setup {
     }
 }
 
+impl Setup {
+    /// `monte_carlo_risk_with_progress` of the book at 99%, full revaluation.
+    fn risk(
+        &self,
+        progress: &(dyn Fn(ProgressUpdate) -> Flow + Sync),
+    ) -> portfolio_margin::Result<MonteCarloRisk> {
+        monte_carlo_risk_with_progress(
+            &self.book,
+            &self.instruments,
+            &self.market,
+            &self.generator,
+            c99(),
+            Revaluation::Full,
+            progress,
+        )
+    }
+
+    /// `monte_carlo_pnl` of the book, full revaluation.
+    fn pnl(
+        &self,
+        progress: &(dyn Fn(ProgressUpdate) -> Flow + Sync),
+    ) -> portfolio_margin::Result<Vec<f64>> {
+        monte_carlo_pnl(
+            &self.book,
+            &self.instruments,
+            &self.market,
+            &self.generator,
+            Revaluation::Full,
+            progress,
+        )
+    }
+}
+
 fn c99() -> Confidence {
     Confidence::new(0.99).unwrap()
 }
@@ -117,16 +150,7 @@ fn assert_complete(log: &[ProgressUpdate], stage: &str, total: u64) {
 
 fn observed_run(s: &Setup) -> (MonteCarloRisk, Vec<ProgressUpdate>) {
     let log = Mutex::new(Vec::new());
-    let risk = monte_carlo_risk_with_progress(
-        &s.book,
-        &s.instruments,
-        &s.market,
-        &s.generator,
-        c99(),
-        Revaluation::Full,
-        &recorder(&log),
-    )
-    .unwrap();
+    let risk = s.risk(&recorder(&log)).unwrap();
     (risk, log.into_inner().unwrap())
 }
 
@@ -154,15 +178,7 @@ fn observed_result_equals_the_plain_call_bit_for_bit() {
     assert_eq!(bits(&observed), bits(&plain));
     assert_eq!(observed, plain);
     // The P&L vector behind it: `from_pnl` gives the same bits again.
-    let pnl = monte_carlo_pnl(
-        &s.book,
-        &s.instruments,
-        &s.market,
-        &s.generator,
-        Revaluation::Full,
-        &|_| Flow::Continue,
-    )
-    .unwrap();
+    let pnl = s.pnl(&|_| Flow::Continue).unwrap();
     assert_eq!(pnl.len(), PATHS);
     assert_eq!(
         bits(&MonteCarloRisk::from_pnl(&pnl, c99()).unwrap()),
@@ -203,26 +219,11 @@ fn cancelling_after_the_first_chunk_returns_cancelled() {
         done: 1,
         total: CHUNKS,
     };
-    let risk = monte_carlo_risk_with_progress(
-        &s.book,
-        &s.instruments,
-        &s.market,
-        &s.generator,
-        c99(),
-        Revaluation::Full,
-        &stop_after_first,
-    );
+    let risk = s.risk(&stop_after_first);
     assert_eq!(risk, Err(expected.clone()));
     // Called for done = 0 and done = 1, never after the cancel.
     assert_eq!(*calls.lock().unwrap(), 2);
-    let pnl = monte_carlo_pnl(
-        &s.book,
-        &s.instruments,
-        &s.market,
-        &s.generator,
-        Revaluation::Full,
-        &stop_after_first,
-    );
+    let pnl = s.pnl(&stop_after_first);
     assert_eq!(pnl, Err(expected));
     assert_eq!(
         risk.unwrap_err().to_string(),
@@ -233,15 +234,7 @@ fn cancelling_after_the_first_chunk_returns_cancelled() {
 #[test]
 fn cancelling_before_the_first_chunk_runs_nothing() {
     let s = setup();
-    let risk = monte_carlo_risk_with_progress(
-        &s.book,
-        &s.instruments,
-        &s.market,
-        &s.generator,
-        c99(),
-        Revaluation::Full,
-        &|_| Flow::Cancel,
-    );
+    let risk = s.risk(&|_| Flow::Cancel);
     assert_eq!(
         risk,
         Err(Error::Cancelled {

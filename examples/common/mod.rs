@@ -3,14 +3,17 @@
 //! envelope; see `docs/json_format.md`).
 
 use portfolio_margin::{
-    AccountId, AssetId, AssetKind, Balance, CollateralAsset, CollateralPolicy, CrossPolicy,
-    DayBasis, EsMarginPolicy, GridAxis, GridPolicy, GridScope, HaircutPolicy, HealthBands,
-    HistoricalConfig, InstrumentSet, IsolatedPolicy, LiquidationPolicy, LiquidityTier,
-    LiquidityTiers, MarketSnapshot, MonteCarloConfig, Portfolio, Position, PriceSource, ReturnKind,
-    ShockKind, StressGrid, UnderlyingId, VolatilityHaircut, VolatilitySource, YearFraction,
+    AssetId, AssetKind, Balance, CollateralAsset, CollateralPolicy, CrossPolicy, DayBasis,
+    EsMarginPolicy, GridAxis, GridPolicy, GridScope, HaircutPolicy, HealthBands, HistoricalConfig,
+    InstrumentSet, IsolatedPolicy, LiquidationPolicy, LiquidityTier, LiquidityTiers,
+    MarketSnapshot, MonteCarloConfig, Portfolio, PriceSource, ReturnKind, RiskFactor, ShockKind,
+    SimulatedFactor, StressGrid, UnderlyingId, VolatilityHaircut, VolatilitySource, YearFraction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+mod book_file;
+pub use book_file::BookFile;
 
 /// The embedded sample book.
 const SAMPLE: &str = include_str!("../data/sample_book.json");
@@ -198,24 +201,6 @@ documents! {
     StressGridFile { stress_grid: StressGrid }
 }
 
-/// `sample_book.json`: one account's book with everything needed to
-/// price and margin it.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BookFile {
-    /// 1 (market, instruments, positions) or 2 (adds optional `balances`
-    /// and `collateral`).
-    pub format_version: u32,
-    pub account: AccountId,
-    pub market: MarketSnapshot,
-    pub instruments: InstrumentSet,
-    pub positions: Vec<Position>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub balances: Option<Vec<Balance>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collateral: Option<CollateralPolicy>,
-}
-
 impl Document for BookFile {
     const KIND: &'static str = "book";
     const VERSIONS: &'static [u32] = &[1, FORMAT_VERSION];
@@ -352,6 +337,36 @@ pub fn report_monte_carlo_config() -> Result<MonteCarloConfig, portfolio_margin:
 #[allow(dead_code)]
 pub fn report_historical_config() -> Result<HistoricalConfig, portfolio_margin::Error> {
     HistoricalConfig::new(1, ReturnKind::Log, one_day()?)
+}
+
+/// An underlying's 30-day at-the-money implied vol.
+#[allow(dead_code)]
+pub fn atm_vol_30_days(
+    market: &MarketSnapshot,
+    underlying: &UnderlyingId,
+) -> Result<f64, portfolio_margin::Error> {
+    let month = 30.0 / 365.0;
+    let m = market.underlying(underlying)?;
+    Ok(m.vol().atm_volatility(month, m.forward(month)))
+}
+
+/// Log spot moves of each underlying, at its 30-day at-the-money implied
+/// vol ([`atm_vol_30_days`]).
+#[allow(dead_code)]
+pub fn atm_spot_factors(
+    market: &MarketSnapshot,
+    underlyings: &[UnderlyingId],
+) -> Result<Vec<SimulatedFactor>, portfolio_margin::Error> {
+    underlyings
+        .iter()
+        .map(|u| {
+            SimulatedFactor::new(
+                RiskFactor::Spot(u.clone()),
+                ShockKind::Log,
+                atm_vol_30_days(market, u)?,
+            )
+        })
+        .collect()
 }
 
 /// One calendar day.

@@ -62,6 +62,15 @@ impl ser::Error for Error {
     }
 }
 
+/// Serializer methods for values that hold no float: nothing to check.
+macro_rules! no_floats {
+    ($($method:ident: $ty:ty,)*) => {$(
+        fn $method(self, _: $ty) -> Result<(), Error> {
+            Ok(())
+        }
+    )*};
+}
+
 impl<'a> ser::Serializer for &'a mut Walk {
     type Ok = ();
     type Error = Error;
@@ -73,32 +82,19 @@ impl<'a> ser::Serializer for &'a mut Walk {
     type SerializeStruct = &'a mut Walk;
     type SerializeStructVariant = &'a mut Walk;
 
-    fn serialize_bool(self, _: bool) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_i8(self, _: i8) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_i16(self, _: i16) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_i32(self, _: i32) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_i64(self, _: i64) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_u8(self, _: u8) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_u16(self, _: u16) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_u32(self, _: u32) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_u64(self, _: u64) -> Result<(), Error> {
-        Ok(())
+    no_floats! {
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_char: char,
+        serialize_str: &str,
+        serialize_bytes: &[u8],
     }
     fn serialize_f32(self, x: f32) -> Result<(), Error> {
         self.float(f64::from(x));
@@ -106,15 +102,6 @@ impl<'a> ser::Serializer for &'a mut Walk {
     }
     fn serialize_f64(self, x: f64) -> Result<(), Error> {
         self.float(x);
-        Ok(())
-    }
-    fn serialize_char(self, _: char) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_str(self, _: &str) -> Result<(), Error> {
-        Ok(())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<(), Error> {
         Ok(())
     }
     fn serialize_none(self) -> Result<(), Error> {
@@ -149,22 +136,13 @@ impl<'a> ser::Serializer for &'a mut Walk {
         self.nested(variant.to_string(), value)
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Seq<'a>, Error> {
-        Ok(Seq {
-            walk: self,
-            index: 0,
-        })
+        Ok(Seq::new(self))
     }
     fn serialize_tuple(self, _: usize) -> Result<Seq<'a>, Error> {
-        Ok(Seq {
-            walk: self,
-            index: 0,
-        })
+        Ok(Seq::new(self))
     }
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Seq<'a>, Error> {
-        Ok(Seq {
-            walk: self,
-            index: 0,
-        })
+        Ok(Seq::new(self))
     }
     fn serialize_tuple_variant(
         self,
@@ -173,16 +151,10 @@ impl<'a> ser::Serializer for &'a mut Walk {
         _: &'static str,
         _: usize,
     ) -> Result<Seq<'a>, Error> {
-        Ok(Seq {
-            walk: self,
-            index: 0,
-        })
+        Ok(Seq::new(self))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Seq<'a>, Error> {
-        Ok(Seq {
-            walk: self,
-            index: 0,
-        })
+        Ok(Seq::new(self))
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<&'a mut Walk, Error> {
         Ok(self)
@@ -204,7 +176,11 @@ pub struct Seq<'a> {
     index: usize,
 }
 
-impl Seq<'_> {
+impl<'a> Seq<'a> {
+    fn new(walk: &'a mut Walk) -> Self {
+        Seq { walk, index: 0 }
+    }
+
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         let name = format!("[{}]", self.index);
         self.index += 1;
@@ -212,49 +188,26 @@ impl Seq<'_> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
+/// A sequence-like serde trait on [`Seq`]: each element is named by position.
+macro_rules! seq_impl {
+    ($trait:ident, $method:ident) => {
+        impl ser::$trait for Seq<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Error> {
+                Ok(())
+            }
+        }
+    };
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
+seq_impl!(SerializeSeq, serialize_element);
+seq_impl!(SerializeTuple, serialize_element);
+seq_impl!(SerializeTupleStruct, serialize_field);
+seq_impl!(SerializeTupleVariant, serialize_field);
 
 impl ser::SerializeMap for Seq<'_> {
     type Ok = ();
@@ -270,32 +223,25 @@ impl ser::SerializeMap for Seq<'_> {
     }
 }
 
-impl ser::SerializeStruct for &mut Walk {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.nested(key.to_string(), value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
+/// A struct-like serde trait on [`Walk`]: each field is named by its key.
+macro_rules! struct_impl {
+    ($trait:ident) => {
+        impl ser::$trait for &mut Walk {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.nested(key.to_string(), value)
+            }
+            fn end(self) -> Result<(), Error> {
+                Ok(())
+            }
+        }
+    };
 }
 
-impl ser::SerializeStructVariant for &mut Walk {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.nested(key.to_string(), value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
+struct_impl!(SerializeStruct);
+struct_impl!(SerializeStructVariant);

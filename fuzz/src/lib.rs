@@ -7,38 +7,20 @@ pub mod input;
 pub use finite_walk::assert_finite_numbers;
 
 use portfolio_margin::{
-    AccountId, Balance, CollateralPolicy, CollateralValuation, EsMargin, Greeks, HistoricalConfig,
-    Instrument, InstrumentSet, MarginRequirement, MarketSnapshot, MonteCarloConfig,
-    PortfolioGreeks, Position, QuantileRule, RiskArrays, ScenarioSet, ShockDistribution,
-    SpeedLimitScope, StressGrid, VolSurface, VolatilityFilter,
+    CollateralValuation, EsMargin, Greeks, HistoricalConfig, Instrument, InstrumentSet,
+    MarginRequirement, MarketSnapshot, MonteCarloConfig, PortfolioGreeks, QuantileRule, RiskArrays,
+    ScenarioSet, ShockDistribution, SpeedLimitScope, StressGrid, VolSurface, VolatilityFilter,
 };
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 
-/// The examples' book format (`examples/common/mod.rs`,
-/// `examples/data/sample_book.json`): format 1, or 2 with optional
-/// `balances` and `collateral`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Book {
-    /// Format version (1).
-    pub format_version: u32,
-    /// The account.
-    pub account: AccountId,
-    /// The market.
-    pub market: MarketSnapshot,
-    /// Listed instruments.
-    pub instruments: InstrumentSet,
-    /// The positions.
-    pub positions: Vec<Position>,
-    /// Collateral balances (format 2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub balances: Option<Vec<Balance>>,
-    /// Collateral policy (format 2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collateral: Option<CollateralPolicy>,
-}
+/// The examples' book format (`examples/data/sample_book.json`): format 1,
+/// or 2 with optional `balances` and `collateral`. The examples' own type,
+/// so the target decodes exactly what they read.
+#[path = "../../examples/common/book_file.rs"]
+mod book_file;
+pub use book_file::BookFile as Book;
 
 /// Decodes `data` as JSON `T`; if that succeeds, re-serialises, decodes
 /// again and asserts the value is equal and the text stable.
