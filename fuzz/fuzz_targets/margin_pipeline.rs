@@ -25,12 +25,12 @@ use portfolio_margin::{
     LiquidationPolicy, LiquidityTier, LiquidityTiers, LongLookbackFloor, LotSize,
     MarginRequirement, MarginState, MarketDepth, MarketSnapshot, Methodology, MinimumScope,
     OffsetPolicy, OptionMinimum, Order, Portfolio, Position, PriceRange, PriceSource,
-    PutMinimumBasis, QuantileRule, Revaluation, RiskArrays, RiskFactor, ScenarioSet, ShockKind,
-    SpeedLimit, SpeedLimitScope, SpreadCredit, UnderlyingId, UnderlyingRange, VolScenarios,
-    VolTermScaling, VolatilityForecast, VolatilityHaircut, VolatilitySource, YearFraction,
-    ZeroMove, account_health, capital_efficiency, cross_margin, es_margin, explain_margin_change,
-    isolated_margin, plan_liquidation, portfolio_es_margin, portfolio_pnl, projected_es_margin,
-    value_collateral,
+    PricedCollateral, PutMinimumBasis, QuantileRule, Revaluation, RiskArrays, RiskFactor,
+    ScenarioSet, ShockKind, SpeedLimit, SpeedLimitScope, SpreadCredit, UnderlyingId,
+    UnderlyingRange, VolScenarios, VolTermScaling, VolatilityForecast, VolatilityHaircut,
+    VolatilitySource, YearFraction, ZeroMove, account_health, capital_efficiency, cross_margin,
+    es_margin, explain_margin_change, health_from_valuation, isolated_margin, plan_liquidation,
+    portfolio_es_margin, portfolio_pnl, positions_value, projected_es_margin, value_collateral,
 };
 use portfolio_margin_fuzz::input::{self, InstrumentIn, UnderlyingIn};
 use portfolio_margin_fuzz::{
@@ -863,6 +863,7 @@ fn collateral_checks(
     instruments: &InstrumentSet,
     market: &MarketSnapshot,
     margin: impl Fn(&Portfolio) -> portfolio_margin::Result<MarginRequirement>,
+    marks: Option<f64>,
 ) {
     let usdc = AssetId::new("USDC").expect("valid id");
     let coin = AssetId::new(ids[0].to_string()).expect("an underlying name is an asset name");
@@ -943,6 +944,17 @@ fn collateral_checks(
         assert!(h.withdrawable >= 0.0 && h.deposit_to_healthy >= 0.0);
         assert_eq!(h.margin, requirement);
     }
+    // The per-snapshot path: collateral priced once, positions at the
+    // engine's marks.
+    if let Some(marks) = marks
+        && let Ok(collateral) = PricedCollateral::new(&policy, market).value(&balances)
+        && let Ok(h) = health_from_valuation(collateral, marks, requirement, &bands)
+    {
+        reached("health from marks");
+        assert_finite_numbers("health from marks", &h);
+        assert_eq!(h.positions_value, marks);
+        assert!(h.withdrawable >= 0.0 && h.deposit_to_healthy >= 0.0);
+    }
     let lot = match c.lot {
         LotIn::Fraction(f) => LotSize::FractionOfPosition(f.get(0.05, 1.0)),
         LotIn::Contracts(n) => LotSize::Contracts(n.get(0.01, 100.0)),
@@ -1021,6 +1033,29 @@ fuzz_target!(|input: Input| {
     let (isolated, cross) = isolated_and_cross(&input.isolated, &ids, &book, &instruments, &market);
     let es = es_checks(&input.es, &ids, &book, &instruments, &market);
 
+    // The engine's marks against pricing every position again: equal to
+    // the kernels' rounding, measured against the positions' own values.
+    let marks = engine.as_ref().and_then(|engine| {
+        let fast = engine.positions_value(&engine.account(&book).ok()?);
+        let slow = positions_value(&book, &instruments, &market);
+        if let (Ok(f), Ok(s)) = (&fast, &slow) {
+            reached("engine marks");
+            let scale: f64 = book
+                .positions()
+                .iter()
+                .map(|p| {
+                    Portfolio::new(AccountId::new("one"), vec![p.clone()], &instruments)
+                        .and_then(|one| positions_value(&one, &instruments, &market))
+                        .map_or(f64::INFINITY, f64::abs)
+                })
+                .sum();
+            assert!(
+                (f - s).abs() <= 1e-11 * scale + 1e-300,
+                "engine marks {f} against the pricer {s} (scale {scale})"
+            );
+        }
+        fast.ok()
+    });
     match &engine {
         Some(engine) => collateral_checks(
             &input.collateral,
@@ -1029,6 +1064,7 @@ fuzz_target!(|input: Input| {
             &instruments,
             &market,
             |p: &Portfolio| engine.requirement(&engine.account(p)?),
+            marks,
         ),
         None => collateral_checks(
             &input.collateral,
@@ -1040,6 +1076,7 @@ fuzz_target!(|input: Input| {
                 isolated_margin(p, &instruments, &market, &IsolatedPolicy::default())
                     .map(|m| m.requirement)
             },
+            None,
         ),
     }
 
