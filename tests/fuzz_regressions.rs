@@ -293,3 +293,89 @@ fn grid_margin_refuses_an_overflowing_delta() {
         );
     }
 }
+
+/// margin_pipeline, 2026-12-02 (1,208,181 executions): losses that overflow
+/// gave the fast path a NaN scan risk (the vector maximum is poisoned by
+/// any non-finite lane) where the breakdown and the cached state report
+/// the `+inf` loss. Every entry point now reports what the breakdown finds:
+/// `+inf` when a loss overflows upward (an overflowed gain, `-inf`, loses
+/// every comparison), and whatever the breakdown finds when overflows of
+/// both signs meet.
+#[test]
+fn grid_margin_reports_an_overflowed_loss_as_the_breakdown_does() {
+    let market = MarketSnapshot::builder(Timestamp::from_millis(0))
+        .underlying(
+            id("BTC"),
+            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let mut set = InstrumentSet::new();
+    let (perp, future) = (
+        InstrumentId::new("PERP").unwrap(),
+        InstrumentId::new("FUT").unwrap(),
+    );
+    let expiry = Timestamp::from_ymd_hms(1970, 3, 1, 0, 0, 0).unwrap();
+    set.insert(
+        perp.clone(),
+        Instrument::Perpetual(
+            PerpetualContract::new(id("BTC"))
+                .with_multiplier(1e300)
+                .unwrap(),
+        ),
+    )
+    .unwrap();
+    set.insert(
+        future.clone(),
+        Instrument::Future(
+            FutureContract::new(id("BTC"), expiry)
+                .with_multiplier(1e300)
+                .unwrap(),
+        ),
+    )
+    .unwrap();
+    for policy in [
+        GridPolicy::cme_span_16(0.01, 0.04).unwrap(),
+        GridPolicy::deribit_style(),
+    ] {
+        let engine = GridMarginEngine::new(&set, &market, policy).unwrap();
+        let books = [
+            // Long 1e6 contracts of 1e305 notional: every down move loses
+            // +inf, every up move gains (a loss of -inf).
+            (vec![Position::new(perp.clone(), 1e6)], Some(f64::INFINITY)),
+            // Long one, short the other: overflows of both signs meet.
+            (
+                vec![
+                    Position::new(perp.clone(), 1e6),
+                    Position::new(future.clone(), -1e6),
+                ],
+                None,
+            ),
+        ];
+        for (positions, expected) in books {
+            let account = engine.account_from_positions(&positions).unwrap();
+            let breakdown = engine.margin(&account).map(|m| m.requirement).unwrap_err();
+            let Error::NonFiniteResult {
+                what: "grid scan risk",
+                value,
+            } = breakdown
+            else {
+                panic!("{breakdown:?}");
+            };
+            if let Some(expected) = expected {
+                assert_eq!(value, expected);
+            }
+            for result in [
+                engine.requirement(&account),
+                engine.state(&account).map(|s| s.requirement()),
+                engine.margin_batch(std::slice::from_ref(&account))[0].clone(),
+            ] {
+                // As printed: an error carrying a NaN is not equal to itself.
+                assert_eq!(
+                    format!("{:?}", result.unwrap_err()),
+                    format!("{breakdown:?}")
+                );
+            }
+        }
+    }
+}

@@ -541,7 +541,9 @@ fn grid_checks(
             check_breakdown(engine, instruments, merged, m);
         }
         (Err(a), Err(b), Err(c)) => {
-            assert!(a == b && b == c, "{a:?} / {b:?} / {c:?}");
+            // As printed: an error carrying a NaN is not equal to itself.
+            let (a, b, c) = (format!("{a:?}"), format!("{b:?}"), format!("{c:?}"));
+            assert!(a == b && b == c, "{a} / {b} / {c}");
         }
         _ => panic!("requirement {requirement:?}, breakdown {margin:?}, state {state:?}"),
     }

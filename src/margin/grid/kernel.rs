@@ -292,10 +292,24 @@ fn passes<const FMA: bool, const N: usize>(
 ///
 /// `f64::max` skips a NaN lane (an overflowed loss, `inf - inf`), so the
 /// lanes are also summed times zero (0 for finite lanes, NaN for a NaN or
-/// infinite one) and the sum added to the maximum: NaN then reaches the
-/// engine's finiteness check, and a finite maximum is unchanged.
+/// infinite one) and the sum added to the maximum: a finite maximum of
+/// finite lanes is unchanged, and anything else is taken again, lane by
+/// lane, by [`exact_max`], so that the scan an overflowed account reports
+/// is the breakdown's (`+inf`, or NaN, as [`super::worst_of`] finds them).
 #[inline(always)]
 fn max_into<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
+    let fast = vector_max::<N>(scan, lanes);
+    if fast.is_finite() {
+        fast
+    } else {
+        exact_max::<N>(scan, lanes)
+    }
+}
+
+/// The vector maximum of [`max_into`], NaN when any lane (or `scan`) is
+/// not finite.
+#[inline(always)]
+fn vector_max<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
     let mut m: Lane8 = [scan; 8];
     // `scan` may carry an earlier pass's NaN: poisoned too.
     let mut poison: Lane8 = [scan * 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
@@ -308,6 +322,27 @@ fn max_into<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
     // at -0.0).
     let poison = poison.iter().fold(0.0, |a, &p| a + p);
     max + poison
+}
+
+/// `scan` then the first `N` lanes in scenario order, as
+/// [`super::worst_of`] reads a row: the first NaN, or else the largest
+/// (`-inf` lanes lose every comparison). Only for accounts whose losses
+/// overflowed.
+#[cold]
+#[inline(never)]
+fn exact_max<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
+    let mut best = scan;
+    if best.is_nan() {
+        return best;
+    }
+    for &x in lanes.iter().take(N / 8).flatten() {
+        if x > best {
+            best = x;
+        } else if x.is_nan() {
+            return x;
+        }
+    }
+    best
 }
 
 /// Every group's scan risk (the largest accumulated loss, floored at 0)
@@ -404,11 +439,20 @@ mod tests {
         lanes[7][1] = f64::NAN;
         assert!(max_into::<64>(0.0, &lanes).is_nan());
         assert!(max_into::<64>(f64::NAN, &[[1.0; 8]; 8]).is_nan());
+        // An infinite loss is the maximum, as the breakdown reports it; a
+        // -inf lane (an overflowed gain) loses every comparison.
+        lanes = [[1.0; 8]; 8];
+        lanes[4][2] = f64::INFINITY;
+        lanes[6][0] = f64::NEG_INFINITY;
+        assert_eq!(max_into::<64>(0.0, &lanes), f64::INFINITY);
+        lanes[4][2] = 2.0;
+        assert_eq!(max_into::<64>(0.0, &lanes), 2.0);
         // A maximum of negative zeros is +0.0, whatever the comparisons.
         let zero = max_into::<64>(-0.0, &[[-0.0; 8]; 8]);
         assert_eq!(zero.to_bits(), 0.0f64.to_bits());
         lanes = [[-1.0; 8]; 8];
-        lanes[2][5] = f64::INFINITY;
+        lanes[2][5] = f64::NAN;
+        lanes[3][0] = f64::INFINITY;
         assert!(max_into::<64>(0.0, &lanes).is_nan());
     }
 
