@@ -504,6 +504,22 @@ fn health_in_a_btc_settled_account() {
     assert_eq!(health.deposit_to_healthy_settlement, 0.0);
 }
 
+/// A BTC future "F" expiring at `expiry`, an ETH perpetual "P" and ETH
+/// spot "S".
+fn add_delta_one(set: &mut InstrumentSet, expiry: Timestamp) {
+    set.insert(
+        iid("F"),
+        Instrument::Future(FutureContract::new(uid("BTC"), expiry)),
+    )
+    .unwrap();
+    set.insert(
+        iid("P"),
+        Instrument::Perpetual(PerpetualContract::new(uid("ETH"))),
+    )
+    .unwrap();
+    set.insert(iid("S"), Instrument::Spot(uid("ETH"))).unwrap();
+}
+
 #[test]
 fn positions_are_marked_by_convention() {
     let m = market();
@@ -519,17 +535,7 @@ fn positions_are_marked_by_convention() {
         .unwrap();
     set.insert(iid("IC"), Instrument::Option(inverse_call))
         .unwrap();
-    set.insert(
-        iid("F"),
-        Instrument::Future(FutureContract::new(uid("BTC"), expiry)),
-    )
-    .unwrap();
-    set.insert(
-        iid("P"),
-        Instrument::Perpetual(PerpetualContract::new(uid("ETH"))),
-    )
-    .unwrap();
-    set.insert(iid("S"), Instrument::Spot(uid("ETH"))).unwrap();
+    add_delta_one(&mut set, expiry);
     let premium = price(&Instrument::Option(call), &m).unwrap();
     let value = |positions: Vec<Position>| {
         let book = Portfolio::new(AccountId::new("a"), positions, &set).unwrap();
@@ -641,17 +647,7 @@ fn engine_marks_agree_with_the_pricer_and_feed_the_same_health() {
     }
     let eth_call = OptionContract::new(uid("ETH"), OptionKind::Call, 4_200.0, expiry).unwrap();
     set.insert(iid("EC"), Instrument::Option(eth_call)).unwrap();
-    set.insert(
-        iid("F"),
-        Instrument::Future(FutureContract::new(uid("BTC"), expiry)),
-    )
-    .unwrap();
-    set.insert(
-        iid("P"),
-        Instrument::Perpetual(PerpetualContract::new(uid("ETH"))),
-    )
-    .unwrap();
-    set.insert(iid("S"), Instrument::Spot(uid("ETH"))).unwrap();
+    add_delta_one(&mut set, expiry);
     let engine = GridMarginEngine::new(&set, &m, GridPolicy::deribit_style()).unwrap();
     let policy = usdc_policy();
     let balances = [Balance::new(id("USDC"), 250_000.0)];

@@ -247,24 +247,10 @@ fn capital_efficiency_refuses_an_overflowing_saving_fraction() {
 /// typed `Error::NonFiniteResult`.
 #[test]
 fn grid_margin_refuses_an_overflowing_delta() {
-    let market = MarketSnapshot::builder(Timestamp::from_millis(0))
-        .underlying(
-            id("BTC"),
-            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5).unwrap()).unwrap(),
-        )
-        .build()
-        .unwrap();
+    let market = btc_at_100k();
     let mut set = InstrumentSet::new();
     let perp = InstrumentId::new("PERP").unwrap();
-    set.insert(
-        perp.clone(),
-        Instrument::Perpetual(
-            PerpetualContract::new(id("BTC"))
-                .with_multiplier(1e300)
-                .unwrap(),
-        ),
-    )
-    .unwrap();
+    set.insert(perp.clone(), huge_perpetual()).unwrap();
     let policy = GridPolicy::cme_span_16(0.01, 0.04).unwrap();
     let engine = GridMarginEngine::new(&set, &market, policy).unwrap();
     // One contract: finite everywhere.
@@ -303,28 +289,14 @@ fn grid_margin_refuses_an_overflowing_delta() {
 /// both signs meet.
 #[test]
 fn grid_margin_reports_an_overflowed_loss_as_the_breakdown_does() {
-    let market = MarketSnapshot::builder(Timestamp::from_millis(0))
-        .underlying(
-            id("BTC"),
-            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5).unwrap()).unwrap(),
-        )
-        .build()
-        .unwrap();
+    let market = btc_at_100k();
     let mut set = InstrumentSet::new();
     let (perp, future) = (
         InstrumentId::new("PERP").unwrap(),
         InstrumentId::new("FUT").unwrap(),
     );
     let expiry = Timestamp::from_ymd_hms(1970, 3, 1, 0, 0, 0).unwrap();
-    set.insert(
-        perp.clone(),
-        Instrument::Perpetual(
-            PerpetualContract::new(id("BTC"))
-                .with_multiplier(1e300)
-                .unwrap(),
-        ),
-    )
-    .unwrap();
+    set.insert(perp.clone(), huge_perpetual()).unwrap();
     set.insert(
         future.clone(),
         Instrument::Future(
@@ -378,4 +350,24 @@ fn grid_margin_reports_an_overflowed_loss_as_the_breakdown_does() {
             }
         }
     }
+}
+
+/// BTC at 100,000, no rates, 50% flat vol, valued at the epoch.
+fn btc_at_100k() -> MarketSnapshot {
+    MarketSnapshot::builder(Timestamp::from_millis(0))
+        .underlying(
+            id("BTC"),
+            UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// A BTC perpetual of 1e300 BTC per contract (1e305 notional at 100,000).
+fn huge_perpetual() -> Instrument {
+    Instrument::Perpetual(
+        PerpetualContract::new(id("BTC"))
+            .with_multiplier(1e300)
+            .unwrap(),
+    )
 }
