@@ -71,16 +71,24 @@ impl Account<'_> {
     /// As [`value_collateral`] and [`positions_value`];
     /// [`Error::NonFiniteResult`] if the sum overflows.
     pub fn equity(&self) -> Result<f64> {
-        self.valuation().map(|(_, _, equity)| equity)
+        let (collateral, positions) = self.valuation()?;
+        equity_of(&collateral, positions)
     }
 
-    /// Collateral valuation, positions' value and equity.
-    pub(crate) fn valuation(&self) -> Result<(CollateralValuation, f64, f64)> {
+    /// Collateral valuation and positions' value.
+    fn valuation(&self) -> Result<(CollateralValuation, f64)> {
         let collateral = value_collateral(self.balances, self.market, self.policy)?;
         let positions = positions_value(self.portfolio, self.instruments, self.market)?;
-        let equity = finite_result("account equity", collateral.adjusted_value + positions)?;
-        Ok((collateral, positions, equity))
+        Ok((collateral, positions))
     }
+}
+
+/// Adjusted collateral plus positions' value, quote currency.
+fn equity_of(collateral: &CollateralValuation, positions_value: f64) -> Result<f64> {
+    finite_result(
+        "account equity",
+        collateral.adjusted_value + positions_value,
+    )
 }
 
 /// Mark-to-market value of a portfolio's positions, quote currency, by the
@@ -538,7 +546,7 @@ pub fn account_health(
     margin: MarginRequirement,
     bands: &HealthBands,
 ) -> Result<AccountHealth> {
-    let (collateral, positions_value, _) = account.valuation()?;
+    let (collateral, positions_value) = account.valuation()?;
     health_from_valuation(collateral, positions_value, margin, bands)
 }
 
@@ -575,10 +583,7 @@ pub fn health_from_valuation(
     bands: &HealthBands,
 ) -> Result<AccountHealth> {
     let positions_value = crate::error::finite("positions value", positions_value)?;
-    let equity = finite_result(
-        "account equity",
-        collateral.adjusted_value + positions_value,
-    )?;
+    let equity = equity_of(&collateral, positions_value)?;
     let state = bands.state(equity, margin)?;
     let price = collateral.settlement_price;
     let settle = |what, quote: f64| finite_result(what, quote / price);

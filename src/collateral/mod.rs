@@ -1326,9 +1326,8 @@ impl<'a> PricedCollateral<'a> {
         let policy = self.policy;
         let settlement_price = self.settlement_price.clone()?;
         let to_settlement = |what, quote: f64| finite_result(what, quote / settlement_price);
-        // Assets seen so far, by index in the policy: a short list is
-        // scanned, a long one hashed.
-        let mut seen = Seen::new(balances.len());
+        // The policy's assets met so far, by index.
+        let mut seen = vec![false; self.assets.len()];
         let mut lines = Vec::with_capacity(balances.len());
         let (mut asset_value, mut liability_value, mut adjusted_value) = (0.0, 0.0, 0.0);
         for (index, balance) in balances.iter().enumerate() {
@@ -1341,11 +1340,14 @@ impl<'a> PricedCollateral<'a> {
                 });
             }
             let (i, asset) = policy.asset_at(&balance.asset)?;
-            if !seen.insert(i) {
-                return Err(Error::DuplicateId {
-                    what: "balance",
-                    id: balance.asset.to_string(),
-                });
+            match seen.get_mut(i) {
+                Some(met) if !*met => *met = true,
+                _ => {
+                    return Err(Error::DuplicateId {
+                        what: "balance",
+                        id: balance.asset.to_string(),
+                    });
+                }
             }
             let Some((price, base)) = self.assets.get(i) else {
                 return Err(Error::UnknownAsset(balance.asset.clone()));
@@ -1401,40 +1403,6 @@ impl<'a> PricedCollateral<'a> {
                 adjusted_value,
             )?,
         })
-    }
-}
-
-/// The set of asset indices met so far in one account's balances.
-enum Seen {
-    /// Up to [`Seen::SCAN`] balances: a list, scanned.
-    Few(Vec<usize>),
-    /// More: hashed.
-    Many(std::collections::HashSet<usize>),
-}
-
-impl Seen {
-    const SCAN: usize = 32;
-
-    fn new(balances: usize) -> Self {
-        if balances <= Seen::SCAN {
-            Seen::Few(Vec::with_capacity(balances))
-        } else {
-            Seen::Many(std::collections::HashSet::with_capacity(balances))
-        }
-    }
-
-    /// Adds `i`; `false` if it was already there.
-    fn insert(&mut self, i: usize) -> bool {
-        match self {
-            Seen::Few(list) => {
-                if list.contains(&i) {
-                    return false;
-                }
-                list.push(i);
-                true
-            }
-            Seen::Many(set) => set.insert(i),
-        }
     }
 }
 

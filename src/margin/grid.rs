@@ -385,25 +385,20 @@ impl GridMarginEngine {
                 }
                 _ => (0.0, 0.0),
             };
-            for (what, x) in [
-                ("grid delta notional", delta_notional),
-                ("grid option minimum", short_minimum),
-                ("grid notional", notional),
-            ] {
-                if !x.is_finite() {
-                    return Err(wrap(Error::NonFiniteResult { what, value: x }));
-                }
-            }
             let mark = match item.instrument {
                 Instrument::Option(_) => premium,
                 Instrument::Spot(_) => info.spot,
                 Instrument::Future(_) | Instrument::Perpetual(_) => 0.0,
             };
-            if !mark.is_finite() {
-                return Err(wrap(Error::NonFiniteResult {
-                    what: "grid mark",
-                    value: mark,
-                }));
+            for (what, x) in [
+                ("grid delta notional", delta_notional),
+                ("grid option minimum", short_minimum),
+                ("grid notional", notional),
+                ("grid mark", mark),
+            ] {
+                if !x.is_finite() {
+                    return Err(wrap(Error::NonFiniteResult { what, value: x }));
+                }
             }
             listed.push(Listed {
                 id: item.id.clone(),
