@@ -17,11 +17,13 @@ use crate::pricing::{instrument_greeks, option_inputs};
 use crate::scenario::{ScenarioSet, ShockKind};
 use crate::units::{DayBasis, Timestamp, YearFraction};
 use kernel::{Isa, Kernel, Losses, MetaSums, Table, dispatch};
+use pages::Pages;
 #[cfg(feature = "serde")]
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
 mod kernel;
+mod pages;
 
 /// The dense index of an instrument in a [`GridMarginEngine`], for hot
 /// paths that should not hash ids (see [`GridMarginEngine::instrument_index`]).
@@ -102,12 +104,13 @@ pub struct GridMarginEngine {
     underlyings: Vec<UnderlyingInfo>,
     scenarios: usize,
     stride: usize,
-    rows: Vec<f64>,
+    /// `stride` weighted losses per instrument, then the kernel's copy of
+    /// `meta`: per instrument `[delta_notional, long_minimum]` and
+    /// `[delta_notional, -short_minimum]`, so that a slot's aggregates are
+    /// `q x entry[2 row + (q < 0)]`. One buffer, huge-page backed (see
+    /// `pages`), so that a row and its aggregates share the TLB entry.
+    table: Pages,
     meta: Vec<RowMeta>,
-    /// The kernel's copy of `meta`: per row, `[delta_notional,
-    /// long_minimum]` then `[delta_notional, -short_minimum]`, so that a
-    /// slot's aggregates are `q x entry[2 row + (q < 0)]`.
-    signed_meta: Vec<[f64; 2]>,
     listed: Vec<Listed>,
     index: HashMap<InstrumentId, u32>,
     offsets: ResolvedOffsets,
@@ -342,7 +345,9 @@ impl GridMarginEngine {
         // a multiple of 8 entries, and of 32 above 16.
         let block = if scenarios > 16 { 32 } else { 8 };
         let stride = scenarios.div_ceil(block) * block;
-        let mut rows = vec![0.0; stride * instruments.len()];
+        let rows_len = stride * instruments.len();
+        let mut table = Pages::zeroed(rows_len + 4 * instruments.len());
+        let rows = table.as_mut_slice();
         let mut listed = Vec::with_capacity(instruments.len());
         let mut meta = Vec::with_capacity(instruments.len());
         let mut index = HashMap::with_capacity(instruments.len());
@@ -423,15 +428,19 @@ impl GridMarginEngine {
             }
             h.finish()
         };
-        let signed_meta = meta
-            .iter()
-            .flat_map(|m| {
-                [
-                    [m.delta_notional, m.long_minimum],
-                    [m.delta_notional, -m.short_minimum],
-                ]
-            })
-            .collect();
+        for (entry, m) in table.as_mut_slice()[rows_len..]
+            .as_chunks_mut::<4>()
+            .0
+            .iter_mut()
+            .zip(&meta)
+        {
+            *entry = [
+                m.delta_notional,
+                m.long_minimum,
+                m.delta_notional,
+                -m.short_minimum,
+            ];
+        }
         let offsets = policy
             .offsets
             .resolve(|id| underlyings.binary_search_by(|u| u.id.cmp(id)).ok());
@@ -443,9 +452,8 @@ impl GridMarginEngine {
             underlyings,
             scenarios,
             stride,
-            rows,
+            table,
             meta,
-            signed_meta,
             listed,
             index,
         })
@@ -492,7 +500,7 @@ impl GridMarginEngine {
     /// scenario: `-P&L x weight`).
     pub fn loss_array(&self, instrument: InstrumentIndex) -> &[f64] {
         let k = instrument.0 as usize;
-        self.rows
+        self.rows()
             .get(k * self.stride..k * self.stride + self.scenarios)
             .unwrap_or(&[])
     }
@@ -581,12 +589,29 @@ impl GridMarginEngine {
     }
 
     /// The kernel's table.
+    #[inline(always)]
     fn table(&self) -> Table<'_> {
+        let (rows, meta) = self
+            .table
+            .as_slice()
+            .split_at_checked(self.rows_len())
+            .unwrap_or((&[], &[]));
         Table {
-            rows: &self.rows,
+            rows,
             stride: self.stride,
-            meta: &self.signed_meta,
+            meta: meta.as_chunks::<2>().0,
         }
+    }
+
+    /// The risk arrays: `stride` entries per instrument.
+    #[inline(always)]
+    fn rows(&self) -> &[f64] {
+        self.table.as_slice().get(..self.rows_len()).unwrap_or(&[])
+    }
+
+    #[inline(always)]
+    fn rows_len(&self) -> usize {
+        self.stride * self.listed.len()
     }
 
     /// The requirement without storing losses: each group's scan is the
@@ -795,7 +820,7 @@ impl GridMarginEngine {
                 .map(|s| PositionContribution {
                     instrument: self.listed[s.row as usize].id.clone(),
                     quantity: s.quantity,
-                    loss_at_worst: s.quantity * self.rows[s.row as usize * self.stride + t.worst],
+                    loss_at_worst: s.quantity * self.rows()[s.row as usize * self.stride + t.worst],
                 })
                 .collect();
             underlyings.push(UnderlyingGridMargin {
@@ -975,7 +1000,7 @@ impl GridMarginEngine {
             rule: "finite and at most 1e15 in size",
             value: order.quantity,
         })?;
-        let row = &self.rows[k * self.stride..k * self.stride + self.scenarios];
+        let row = &self.rows()[k * self.stride..k * self.stride + self.scenarios];
         let m = &self.meta[k];
         let q = order.quantity;
         let account = &state.account;
