@@ -943,14 +943,18 @@ fn run(config: &Config) -> AnyResult<()> {
         // Positions at the engine's marks and balances at the collateral
         // prices and haircuts, both taken once per snapshot.
         let priced = PricedCollateral::new(&policy, &market);
+        if let Some((_, e)) = margins.failures().first() {
+            return Err(e.clone().into());
+        }
+        let requirements = margins.requirements().unwrap_or_default();
         let mut health: Vec<AccountHealth> = traders
             .par_iter()
             .zip(&accounts)
-            .zip(margins)
-            .map(|((trader, account), margin)| {
+            .zip(requirements)
+            .map(|((trader, account), &margin)| {
                 let collateral = priced.value(&trader.balances)?;
                 let positions = engine.positions_value(account)?;
-                health_from_valuation(collateral, positions, margin?, &bands)
+                health_from_valuation(collateral, positions, margin, &bands)
             })
             .collect::<portfolio_margin::Result<_>>()?;
         timings.health.push(begin.elapsed());

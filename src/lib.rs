@@ -148,13 +148,13 @@ pub use instrument::{
     PerpetualContract, Settlement, UnderlyingId,
 };
 pub use margin::{
-    AccountState, CapitalEfficiency, Concentration, ConcentrationTier, ExtremeMoves, ExtremeScale,
-    ExtremeVol, FinraPortfolioType, GridAccount, GridCharge, GridMargin, GridMarginEngine,
-    GridPoint, GridPolicy, InstrumentIndex, MAX_STEPS_PER_SIDE, MarginChange, MarginKind,
-    MarginRequirement, MarginState, MarketDepth, Methodology, MethodologyMargin, MinimumScope,
-    OptionMinimum, Order, PositionContribution, PriceRange, UnderlyingChange, UnderlyingGridMargin,
-    UnderlyingRange, VolPoint, VolScenarios, VolShocks, ZeroMove, capital_efficiency,
-    explain_margin_change,
+    AccountState, BatchMargins, CapitalEfficiency, Concentration, ConcentrationTier, ExtremeMoves,
+    ExtremeScale, ExtremeVol, FinraPortfolioType, GridAccount, GridCharge, GridMargin,
+    GridMarginEngine, GridPoint, GridPolicy, InstrumentIndex, MAX_STEPS_PER_SIDE, MarginChange,
+    MarginKind, MarginRequirement, MarginState, MarketDepth, Methodology, MethodologyMargin,
+    MinimumScope, OptionMinimum, Order, PositionContribution, PriceRange, UnderlyingChange,
+    UnderlyingGridMargin, UnderlyingRange, VolPoint, VolScenarios, VolShocks, ZeroMove,
+    capital_efficiency, explain_margin_change,
 };
 pub use margin::{
     AntiProcyclicality, AppliedCredit, BufferEffect, CrossMargin, CrossPolicy,

@@ -270,7 +270,10 @@ fn grid_margin_refuses_an_overflowing_delta() {
         engine.requirement(&many),
         engine.margin(&many).map(|m| m.requirement),
         engine.state(&many).map(|s| s.requirement()),
-        engine.margin_batch(std::slice::from_ref(&many))[0].clone(),
+        engine
+            .margin_batch(std::slice::from_ref(&many))
+            .into_results()[0]
+            .clone(),
     ] {
         let err = result.unwrap_err();
         assert!(
@@ -340,7 +343,10 @@ fn grid_margin_reports_an_overflowed_loss_as_the_breakdown_does() {
             for result in [
                 engine.requirement(&account),
                 engine.state(&account).map(|s| s.requirement()),
-                engine.margin_batch(std::slice::from_ref(&account))[0].clone(),
+                engine
+                    .margin_batch(std::slice::from_ref(&account))
+                    .into_results()[0]
+                    .clone(),
             ] {
                 // As printed: an error carrying a NaN is not equal to itself.
                 assert_eq!(

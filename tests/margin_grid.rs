@@ -820,7 +820,13 @@ fn an_account_from_another_listing_is_refused_not_misread() {
     assert_eq!(other.margin(&account).unwrap_err(), Error::ListingMismatch);
     assert!(matches!(other.state(&account), Err(Error::ListingMismatch)));
     assert!(other.scenario_losses(&account).is_err());
-    assert!(other.margin_batch(std::slice::from_ref(&account))[0].is_err());
+    assert!(
+        other
+            .margin_batch(std::slice::from_ref(&account))
+            .get(0)
+            .unwrap()
+            .is_err()
+    );
     let state = engine.state(&account).unwrap();
     let order = Order {
         instrument: other
@@ -833,4 +839,67 @@ fn an_account_from_another_listing_is_refused_not_misread() {
     let next = GridMarginEngine::new(&set, &market(), GridPolicy::cme_span_16(0.1, 0.05).unwrap())
         .unwrap();
     assert!(next.requirement(&account).is_ok());
+}
+
+#[test]
+fn a_batch_keeps_each_failure_at_its_account_and_the_rest_dense() {
+    let set = instruments();
+    let engine = GridMarginEngine::new(&set, &market(), GridPolicy::deribit_style()).unwrap();
+    let mut small = InstrumentSet::new();
+    let eth = InstrumentId::new("ETH-PERP").unwrap();
+    small
+        .insert(eth.clone(), set.get(&eth).unwrap().clone())
+        .unwrap();
+    let other = GridMarginEngine::new(&small, &market(), GridPolicy::deribit_style()).unwrap();
+    let stranger = other
+        .account_from_positions(&book(&[("ETH-PERP", 1.0)]))
+        .unwrap();
+    // 600 accounts (three chunks), strangers at both ends and across a
+    // chunk boundary.
+    let bad = [0, 255, 256, 431, 599];
+    let accounts: Vec<GridAccount> = (0..600)
+        .map(|i| {
+            if bad.contains(&i) {
+                stranger.clone()
+            } else {
+                let q = (i % 7) as f64 - 3.0 + 0.5;
+                engine
+                    .account_from_positions(&book(&[("BTC-PERP", q), ("ETH-PERP", 1.0)]))
+                    .unwrap()
+            }
+        })
+        .collect();
+    let batch = engine.margin_batch(&accounts);
+    assert_eq!(batch.len(), 600);
+    assert_eq!(batch.requirements(), None);
+    let failed: Vec<usize> = batch.failures().iter().map(|(i, _)| *i).collect();
+    assert_eq!(failed, bad);
+    assert!(
+        batch
+            .failures()
+            .iter()
+            .all(|(_, e)| *e == Error::ListingMismatch)
+    );
+    let results = batch.clone().into_results();
+    for (i, (got, account)) in batch.iter().zip(&accounts).enumerate() {
+        let want = engine.requirement(account);
+        assert_eq!(got.map_err(Clone::clone), want, "account {i}");
+        assert_eq!(batch.get(i).unwrap().map_err(Clone::clone), want);
+        assert_eq!(results[i], want);
+    }
+    assert_eq!(batch.get(600), None);
+    // Without strangers every requirement is handed out at once.
+    let good: Vec<GridAccount> = accounts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !bad.contains(i))
+        .map(|(_, a)| a.clone())
+        .collect();
+    let clean = engine.margin_batch(&good);
+    let all = clean.requirements().unwrap();
+    assert_eq!(all.len(), good.len());
+    for (r, a) in all.iter().zip(&good) {
+        assert_eq!(*r, engine.requirement(a).unwrap());
+    }
+    assert!(engine.margin_batch(&[]).is_empty());
 }

@@ -342,7 +342,7 @@ proptest! {
                 prop_assert!(v.is_finite(), "{v}");
             }
             for r in engine.margin_batch(&[account.clone(), account.clone()]).iter().flatten() {
-                prop_assert!(requirement_ok(r), "{r:?}");
+                prop_assert!(requirement_ok(&r), "{r:?}");
             }
             if let Ok(mut state) = engine.state(&account) {
                 prop_assert!(requirement_ok(&state.requirement()));

@@ -47,8 +47,8 @@ const TINY: f64 = 1e-300;
 /// Above this size the what-if comparison is skipped (rounding near
 /// `f64::MAX` may overflow one path and not the other).
 const HUGE: f64 = 1e290;
-/// Accounts in one `margin_batch` call: above rayon's minimum split
-/// length (256), so the batch is split across threads.
+/// Accounts in one `margin_batch` call: above its chunk of 256 accounts,
+/// so the batch is split across threads.
 const BATCH: usize = 260;
 
 /// A number as [`input::Num`], with the sensible range first: when the

@@ -22,8 +22,11 @@ use pages::Pages;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
+mod batch;
 mod kernel;
 mod pages;
+
+pub use batch::BatchMargins;
 
 /// The dense index of an instrument in a [`GridMarginEngine`], for hot
 /// paths that should not hash ids (see [`GridMarginEngine::instrument_index`]).
@@ -883,26 +886,33 @@ impl GridMarginEngine {
     }
 
     /// Margins many accounts against this snapshot, in parallel over
-    /// accounts with the `rayon` feature. Entry `i` is account `i`'s
-    /// requirement, the same bits as [`GridMarginEngine::requirement`] on
-    /// that account alone, whatever the number of threads.
-    pub fn margin_batch(&self, accounts: &[GridAccount]) -> Vec<Result<MarginRequirement>> {
-        // (Prefetching the next account's rows was measured slower.)
-        let run = |isa: &mut Isa, a: &GridAccount| self.requirement_with(*isa, a);
-        #[cfg(feature = "rayon")]
-        {
-            use rayon::prelude::*;
-            accounts
-                .par_iter()
-                .with_min_len(256)
-                .map_init(Isa::detect, run)
-                .collect()
-        }
-        #[cfg(not(feature = "rayon"))]
-        {
-            let mut isa = Isa::detect();
-            accounts.iter().map(|a| run(&mut isa, a)).collect()
-        }
+    /// chunks of accounts with the `rayon` feature. Account `i`'s entry is
+    /// the same bits as [`GridMarginEngine::requirement`] on that account
+    /// alone, or the same error, whatever the number of threads.
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::*;
+    /// let btc = UnderlyingId::new("BTC")?;
+    /// let as_of = Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0)?;
+    /// let market = MarketSnapshot::builder(as_of)
+    ///     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5)?)?)
+    ///     .build()?;
+    /// let mut set = InstrumentSet::new();
+    /// let perp = InstrumentId::new("PERP")?;
+    /// set.insert(perp.clone(), Instrument::Perpetual(PerpetualContract::new(btc)))?;
+    /// let engine = GridMarginEngine::new(&set, &market, GridPolicy::deribit_style())?;
+    /// let accounts = [1.0, -2.0, 0.5]
+    ///     .map(|q| engine.account_from_positions(&[Position::new(perp.clone(), q)]));
+    /// let accounts: Vec<GridAccount> = accounts.into_iter().collect::<Result<_>>()?;
+    /// let batch = engine.margin_batch(&accounts);
+    /// assert_eq!(batch.len(), 3);
+    /// assert!(batch.failures().is_empty());
+    /// assert_eq!(batch.get(1), Some(Ok(engine.requirement(&accounts[1])?)));
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn margin_batch(&self, accounts: &[GridAccount]) -> BatchMargins {
+        batch::margin_batch(self, accounts)
     }
 
     /// Mark-to-market value of an account's positions, quote currency, by

@@ -46,8 +46,8 @@ pub use explain::{
 };
 
 pub use grid::{
-    AccountState, GridAccount, GridCharge, GridMargin, GridMarginEngine, InstrumentIndex, Order,
-    PositionContribution, UnderlyingGridMargin,
+    AccountState, BatchMargins, GridAccount, GridCharge, GridMargin, GridMarginEngine,
+    InstrumentIndex, Order, PositionContribution, UnderlyingGridMargin,
 };
 pub use grid_policy::{
     Concentration, ConcentrationTier, ExtremeMoves, ExtremeScale, ExtremeVol, FinraPortfolioType,
