@@ -130,6 +130,7 @@ pub use collateral::liquidation::{
     DEFAULT_LIQUIDATION_TARGET, DEFAULT_LOT_FRACTION, DEFAULT_MAX_STEPS, HedgedUnwind,
     LiquidationPlan, LiquidationPolicy, LiquidationStep, LotSize, MAX_LIQUIDATION_STEPS,
     MIN_RELATIVE_RELIEF, Reduction, StepKind, StopReason, plan_liquidation,
+    plan_liquidation_by_quantities,
 };
 pub use collateral::{
     AssetId, AssetKind, AssetValuation, Balance, BorrowUplift, CollateralAsset, CollateralPolicy,

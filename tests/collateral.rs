@@ -1390,3 +1390,103 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..config() })]
+
+    /// The plan from quantities (candidates re-margined from the grid
+    /// engine's indices) is the plan from portfolios (each candidate
+    /// resolved by instrument id), step for step.
+    #[test]
+    fn a_plan_by_quantities_is_the_plan_by_portfolios(
+        quantities in prop::collection::vec(-20.0f64..20.0, 4),
+        held in prop::collection::vec(any::<bool>(), 4),
+        cash in 0.0f64..60_000.0,
+        lot in 0.05f64..1.0,
+    ) {
+        let fx = Fixture::new();
+        let names = ["BTC-PERP", "BTC-PERP-2", "ETH-FUT", "ETH-PERP"];
+        let positions: Vec<Position> = names
+            .iter()
+            .zip(&quantities)
+            .zip(&held)
+            .filter(|&((_, &q), &h)| h && q != 0.0)
+            .map(|((&n, &q), _)| Position::new(iid(n), q))
+            .collect();
+        prop_assume!(!positions.is_empty());
+        let book = Portfolio::new(AccountId::new("a"), positions, &fx.instruments).unwrap();
+        let balances = [Balance::new(id("USDC"), cash)];
+        let account = Account {
+            balances: &balances,
+            portfolio: &book,
+            instruments: &fx.instruments,
+            market: &fx.market,
+            policy: &fx.policy,
+        };
+        let engine =
+            GridMarginEngine::new(&fx.instruments, &fx.market, GridPolicy::deribit_style()).unwrap();
+        let policy =
+            LiquidationPolicy::new(1.2, LotSize::FractionOfPosition(lot), HedgedUnwind::ProRata, 50)
+                .unwrap();
+        let bands = HealthBands::default();
+        let by_portfolio = |p: &Portfolio| engine.requirement(&engine.account(p)?);
+        let rows: Vec<InstrumentIndex> = book
+            .positions()
+            .iter()
+            .map(|p| engine.instrument_index(&p.instrument).unwrap())
+            .collect();
+        let by_quantities =
+            |q: &[f64]| engine.requirement(&engine.account_from_quantities(&rows, q)?);
+        let slow = plan_liquidation(&account, by_portfolio, &bands, &policy);
+        let fast = plan_liquidation_by_quantities(&account, by_quantities, &bands, &policy);
+        prop_assert_eq!(fast, slow);
+    }
+}
+
+#[test]
+fn accounts_from_quantities_check_their_inputs() {
+    let fx = Fixture::new();
+    let engine =
+        GridMarginEngine::new(&fx.instruments, &fx.market, GridPolicy::deribit_style()).unwrap();
+    let perp = engine.instrument_index(&iid("BTC-PERP")).unwrap();
+    let fut = engine.instrument_index(&iid("ETH-FUT")).unwrap();
+    // Merged, zero dropped, in any order: the account the ids resolve to.
+    let fast = engine
+        .account_from_quantities(&[fut, perp, fut, perp], &[2.0, 1.0, -0.5, -1.0])
+        .unwrap();
+    let slow = engine
+        .account_from_positions(&[Position::new(iid("ETH-FUT"), 1.5)])
+        .unwrap();
+    assert_eq!(fast, slow);
+    assert!(matches!(
+        engine.account_from_quantities(&[perp, fut], &[1.0]),
+        Err(Error::LengthMismatch {
+            expected: 2,
+            got: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        engine.account_from_quantities(&[perp, fut], &[1.0, f64::NAN]),
+        Err(Error::InvalidElement { index: 1, .. })
+    ));
+    // An index from a larger listing is refused, not read past the table.
+    let mut big = fx.instruments.clone();
+    for k in 0..8 {
+        big.insert(
+            iid(&format!("X{k}")),
+            Instrument::Perpetual(PerpetualContract::new(uid("BTC"))),
+        )
+        .unwrap();
+    }
+    let wide = GridMarginEngine::new(&big, &fx.market, GridPolicy::deribit_style()).unwrap();
+    let far = wide.instrument_index(&iid("X7")).unwrap();
+    assert!(matches!(
+        engine.account_from_quantities(&[perp, far], &[1.0, 1.0]),
+        Err(Error::InvalidElement {
+            what: "instrument index",
+            index: 1,
+            ..
+        })
+    ));
+}

@@ -23,7 +23,7 @@ use crate::error::{Error, Result, positive};
 use crate::instrument::{Instrument, InstrumentId, Settlement};
 use crate::margin::MarginRequirement;
 use crate::market::MarketSnapshot;
-use crate::portfolio::{InstrumentSet, Portfolio, Position};
+use crate::portfolio::{Portfolio, Position};
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
@@ -350,6 +350,68 @@ pub fn plan_liquidation<F>(
 where
     F: Fn(&Portfolio) -> Result<MarginRequirement>,
 {
+    let original: Vec<f64> = account
+        .portfolio
+        .positions()
+        .iter()
+        .map(|p| p.quantity)
+        .collect();
+    let by_quantities = |quantities: &[f64]| {
+        if quantities == original.as_slice() {
+            margin(account.portfolio)
+        } else {
+            margin(&portfolio_with(account, quantities)?)
+        }
+    };
+    plan_liquidation_by_quantities(account, by_quantities, bands, policy)
+}
+
+/// [`plan_liquidation`] with the candidate books given to `margin` as
+/// quantities: entry `i` is the quantity of `account.portfolio`'s position
+/// `i` (0.0 once closed), so that a margin engine can re-margin a
+/// candidate without building a [`Portfolio`] or resolving instrument ids
+/// (see [`GridMarginEngine::account_from_quantities`](crate::GridMarginEngine::account_from_quantities)).
+/// The same plan as [`plan_liquidation`] whenever `margin` gives the same
+/// requirement as its `Portfolio` counterpart.
+///
+/// # Errors
+/// As [`plan_liquidation`].
+///
+/// # Examples
+/// ```
+/// use portfolio_margin::*;
+/// let btc = UnderlyingId::new("BTC")?;
+/// let market = MarketSnapshot::builder(Timestamp::from_millis(0))
+///     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5)?)?)
+///     .build()?;
+/// let mut instruments = InstrumentSet::new();
+/// let perp = InstrumentId::new("BTC-PERP")?;
+/// instruments.insert(perp.clone(), Instrument::Perpetual(PerpetualContract::new(btc)))?;
+/// let book = Portfolio::new(AccountId::new("a"), vec![Position::new(perp, -1.0)], &instruments)?;
+/// let usdc = AssetId::new("USDC")?;
+/// let policy = CollateralPolicy::new(usdc.clone(), vec![CollateralAsset::at_par(usdc.clone(), AssetKind::Stablecoin, 1.0)?])?;
+/// let balances = [Balance::new(usdc, 20_000.0)];
+/// let account = Account { balances: &balances, portfolio: &book, instruments: &instruments, market: &market, policy: &policy };
+/// let engine = GridMarginEngine::new(&instruments, &market, GridPolicy::deribit_style())?;
+/// let rows: Vec<InstrumentIndex> = book.positions().iter()
+///     .map(|p| engine.instrument_index(&p.instrument))
+///     .collect::<Result<_>>()?;
+/// let margin = |q: &[f64]| engine.requirement(&engine.account_from_quantities(&rows, q)?);
+/// let plan = plan_liquidation_by_quantities(&account, margin, &HealthBands::default(), &LiquidationPolicy::default())?;
+/// let slow = plan_liquidation(&account, |p: &Portfolio| engine.requirement(&engine.account(p)?), &HealthBands::default(), &LiquidationPolicy::default())?;
+/// assert_eq!(plan, slow);
+/// assert!(plan.restored);
+/// # Ok::<(), portfolio_margin::Error>(())
+/// ```
+pub fn plan_liquidation_by_quantities<F>(
+    account: &Account<'_>,
+    margin: F,
+    bands: &HealthBands,
+    policy: &LiquidationPolicy,
+) -> Result<LiquidationPlan>
+where
+    F: Fn(&[f64]) -> Result<MarginRequirement>,
+{
     let equity = account.equity()?;
     let positions = account.portfolio.positions();
     let per_contract = positions
@@ -365,12 +427,11 @@ where
         .collect();
     let book = Book {
         account: account.portfolio,
-        instruments: account.instruments,
         per_contract: &per_contract,
         lots: &lots,
     };
     let mut quantities: Vec<f64> = positions.iter().map(|p| p.quantity).collect();
-    let initial = bands.state(equity, margin(account.portfolio)?)?;
+    let initial = bands.state(equity, margin(&quantities)?)?;
     let mut state = initial;
     let mut steps = Vec::new();
     let stop = loop {
@@ -428,7 +489,7 @@ where
         equity,
         initial,
         final_state: state,
-        remaining: book.portfolio(&quantities)?,
+        remaining: portfolio_with(account, &quantities)?,
         restored: stop == StopReason::Restored,
         stop,
         steps,
@@ -452,7 +513,6 @@ fn notional_per_contract(instrument: &Instrument, market: &MarketSnapshot) -> Re
 /// The fixed inputs of a plan.
 struct Book<'a> {
     account: &'a Portfolio,
-    instruments: &'a InstrumentSet,
     per_contract: &'a [f64],
     lots: &'a [f64],
 }
@@ -475,7 +535,7 @@ impl Book<'_> {
         margin: &F,
     ) -> Result<Option<Candidate>>
     where
-        F: Fn(&Portfolio) -> Result<MarginRequirement>,
+        F: Fn(&[f64]) -> Result<MarginRequirement>,
     {
         let mut next = quantities.to_vec();
         let mut reductions = Vec::with_capacity(indices.len());
@@ -513,7 +573,7 @@ impl Book<'_> {
             return Ok(None);
         }
         let notional = finite_result("notional closed", notional)?;
-        let margin = margin(&self.portfolio(&next)?)?;
+        let margin = margin(&next)?;
         Ok(Some(Candidate {
             quantities: next,
             reductions,
@@ -521,19 +581,24 @@ impl Book<'_> {
             margin,
         }))
     }
+}
 
-    /// The portfolio with `quantities`, closed positions dropped.
-    fn portfolio(&self, quantities: &[f64]) -> Result<Portfolio> {
-        let positions = self
-            .account
-            .positions()
-            .iter()
-            .zip(quantities)
-            .filter(|&(_, &q)| q != 0.0)
-            .map(|(p, &q)| Position::new(p.instrument.clone(), q))
-            .collect();
-        Portfolio::new(self.account.account().clone(), positions, self.instruments)
-    }
+/// `account`'s book with `quantities` (aligned with its positions), closed
+/// positions dropped.
+fn portfolio_with(account: &Account<'_>, quantities: &[f64]) -> Result<Portfolio> {
+    let positions = account
+        .portfolio
+        .positions()
+        .iter()
+        .zip(quantities)
+        .filter(|&(_, &q)| q != 0.0)
+        .map(|(p, &q)| Position::new(p.instrument.clone(), q))
+        .collect();
+    Portfolio::new(
+        account.portfolio.account().clone(),
+        positions,
+        account.instruments,
+    )
 }
 
 #[cfg(feature = "serde")]

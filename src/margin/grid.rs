@@ -531,6 +531,62 @@ impl GridMarginEngine {
         Ok(self.build_account(slots))
     }
 
+    /// Resolves positions given as this engine's instrument indices and
+    /// quantities (aligned; merged by instrument, zero quantities
+    /// dropped), without hashing instrument ids: for re-margining many
+    /// variants of one book, e.g. the candidates of
+    /// [`crate::plan_liquidation_by_quantities`].
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for slices of different lengths;
+    /// [`Error::InvalidElement`] for an index not from this engine, or a
+    /// quantity that is not finite or exceeds [`MAX_ABS_QUANTITY`].
+    ///
+    /// # Examples
+    /// ```
+    /// use portfolio_margin::*;
+    /// let btc = UnderlyingId::new("BTC")?;
+    /// let market = MarketSnapshot::builder(Timestamp::from_millis(0))
+    ///     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5)?)?)
+    ///     .build()?;
+    /// let mut set = InstrumentSet::new();
+    /// let perp = InstrumentId::new("PERP")?;
+    /// set.insert(perp.clone(), Instrument::Perpetual(PerpetualContract::new(btc)))?;
+    /// let engine = GridMarginEngine::new(&set, &market, GridPolicy::deribit_style())?;
+    /// let row = engine.instrument_index(&perp)?;
+    /// let fast = engine.account_from_quantities(&[row, row], &[1.0, 0.5])?;
+    /// let slow = engine.account_from_positions(&[Position::new(perp, 1.5)])?;
+    /// assert_eq!(fast, slow);
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn account_from_quantities(
+        &self,
+        instruments: &[InstrumentIndex],
+        quantities: &[f64],
+    ) -> Result<GridAccount> {
+        if instruments.len() != quantities.len() {
+            return Err(Error::LengthMismatch {
+                what: "quantities per instrument index",
+                expected: instruments.len(),
+                got: quantities.len(),
+            });
+        }
+        let mut slots = Vec::with_capacity(instruments.len());
+        for (i, (&InstrumentIndex(row), &q)) in instruments.iter().zip(quantities).enumerate() {
+            if row as usize >= self.listed.len() {
+                return Err(Error::InvalidElement {
+                    what: "instrument index",
+                    index: i,
+                    rule: "from this engine",
+                    value: f64::from(row),
+                });
+            }
+            check_quantity(i, q)?;
+            slots.push(self.slot(row, q));
+        }
+        Ok(self.build_account(slots))
+    }
+
     /// A slot of `quantity` contracts of the instrument at `row` (an index
     /// from this engine).
     fn slot(&self, row: u32, quantity: f64) -> Slot {
