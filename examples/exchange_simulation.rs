@@ -13,7 +13,8 @@
 //!    and assigns a health status ([`PricedCollateral`],
 //!    [`GridMarginEngine::positions_value`], [`health_from_valuation`]);
 //! 5. plans and executes the liquidation of accounts below maintenance
-//!    ([`plan_liquidation`]);
+//!    ([`plan_liquidation_by_quantities`], candidates re-margined from
+//!    engine indices);
 //! 6. until the next tick, runs pre-trade checks on a flow of orders against
 //!    cached account states ([`GridMarginEngine::what_if`]), booking the
 //!    accepted ones ([`GridMarginEngine::apply_order`]).
@@ -31,11 +32,10 @@ use portfolio_margin::{
     CollateralAsset, CollateralPolicy, DayBasis, FutureContract, GridAccount, GridMarginEngine,
     GridPolicy, Haircut, HaircutPolicy, HealthBands, HealthStatus, Instrument, InstrumentId,
     InstrumentIndex, InstrumentSet, LiquidationPlan, LiquidationPolicy, LiquidityTier,
-    LiquidityTiers, MarginRequirement, MarketSnapshot, OptionContract, OptionKind, OptionModel,
-    Order, PerpetualContract, Portfolio, Position, PriceSource, PricedCollateral, Settlement,
-    StrikeAxis, Timestamp, UnderlyingId, UnderlyingMarket, VolSurface, VolatilityHaircut,
-    VolatilitySource, YearFraction, health_from_valuation, plan_liquidation, positions_value,
-    price,
+    LiquidityTiers, MarketSnapshot, OptionContract, OptionKind, OptionModel, Order,
+    PerpetualContract, Portfolio, Position, PriceSource, PricedCollateral, Settlement, StrikeAxis,
+    Timestamp, UnderlyingId, UnderlyingMarket, VolSurface, VolatilityHaircut, VolatilitySource,
+    YearFraction, health_from_valuation, plan_liquidation_by_quantities, positions_value, price,
 };
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -659,9 +659,6 @@ fn liquidate(
     let bands = HealthBands::default();
     let policy = LiquidationPolicy::default();
     let engine = ctx.engine;
-    let margin = |p: &Portfolio| -> portfolio_margin::Result<MarginRequirement> {
-        engine.requirement(&engine.account(p)?)
-    };
     // Accounts taken over earlier (no positions left) have nothing to plan.
     let selected: Vec<usize> = (0..traders.len())
         .filter(|&a| {
@@ -674,7 +671,16 @@ fn liquidate(
         .map(|&a| {
             let start = Instant::now();
             let account = account_view(&traders[a], ctx.listing, ctx.market, ctx.policy);
-            let plan = plan_liquidation(&account, margin, &bands, &policy)?;
+            // Candidates re-margined from the engine's indices, resolved
+            // once per plan: no ids hashed, no `Portfolio` built.
+            let rows: Vec<InstrumentIndex> = account
+                .portfolio
+                .positions()
+                .iter()
+                .map(|p| engine.instrument_index(&p.instrument))
+                .collect::<portfolio_margin::Result<_>>()?;
+            let margin = |q: &[f64]| engine.requirement(&engine.account_from_quantities(&rows, q)?);
+            let plan = plan_liquidation_by_quantities(&account, margin, &bands, &policy)?;
             Ok((a, plan, start.elapsed()))
         })
         .collect::<portfolio_margin::Result<_>>()?;
