@@ -349,7 +349,17 @@ impl GridMarginEngine {
         let block = if scenarios > 16 { 32 } else { 8 };
         let stride = scenarios.div_ceil(block) * block;
         let rows_len = stride * instruments.len();
-        let mut table = Pages::zeroed(rows_len + 4 * instruments.len());
+        let table_len = rows_len + 4 * instruments.len();
+        let mut table = Pages::zeroed(table_len);
+        // The buffer checks its own length when made; indexing below
+        // relies on it, so a wrong one is an error here, not a panic later.
+        if table.as_slice().len() != table_len {
+            return Err(Error::LengthMismatch {
+                what: "grid risk-array table",
+                expected: table_len,
+                got: table.as_slice().len(),
+            });
+        }
         let rows = table.as_mut_slice();
         let mut listed = Vec::with_capacity(instruments.len());
         let mut meta = Vec::with_capacity(instruments.len());
