@@ -790,6 +790,17 @@ impl Fixture {
         }
     }
 
+    /// The fixture's account with `book` and `balances`.
+    fn account<'a>(&'a self, book: &'a Portfolio, balances: &'a [Balance]) -> Account<'a> {
+        Account {
+            balances,
+            portfolio: book,
+            instruments: &self.instruments,
+            market: &self.market,
+            policy: &self.policy,
+        }
+    }
+
     fn plan(
         &self,
         positions: &[(&str, f64)],
@@ -806,13 +817,7 @@ impl Fixture {
         )
         .unwrap();
         let balances = [Balance::new(id("USDC"), cash)];
-        let account = Account {
-            balances: &balances,
-            portfolio: &book,
-            instruments: &self.instruments,
-            market: &self.market,
-            policy: &self.policy,
-        };
+        let account = self.account(&book, &balances);
         let margin = net_gross_margin(&self.instruments, &self.market);
         plan_liquidation(&account, margin, &HealthBands::default(), policy).unwrap()
     }
@@ -1416,13 +1421,7 @@ proptest! {
         prop_assume!(!positions.is_empty());
         let book = Portfolio::new(AccountId::new("a"), positions, &fx.instruments).unwrap();
         let balances = [Balance::new(id("USDC"), cash)];
-        let account = Account {
-            balances: &balances,
-            portfolio: &book,
-            instruments: &fx.instruments,
-            market: &fx.market,
-            policy: &fx.policy,
-        };
+        let account = fx.account(&book, &balances);
         let engine =
             GridMarginEngine::new(&fx.instruments, &fx.market, GridPolicy::deribit_style()).unwrap();
         let policy =

@@ -77,15 +77,8 @@ impl BatchMargins {
 
     /// One `Result` per account, in order.
     pub fn into_results(self) -> Vec<Result<MarginRequirement>> {
-        let mut failures = self.failures.into_iter().peekable();
-        self.requirements
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| match failures.next_if(|(k, _)| *k == i) {
-                Some((_, e)) => Err(e),
-                None => Ok(r),
-            })
-            .collect()
+        // Through `iter`: the failures are few, so cloning them is cheap.
+        self.iter().map(|r| r.map_err(Clone::clone)).collect()
     }
 
     fn failure(&self, i: usize) -> Option<&Error> {
