@@ -118,6 +118,21 @@ fn accounts(engine: &GridMarginEngine, ids: &[InstrumentId]) -> Vec<GridAccount>
         .collect()
 }
 
+/// Copies of `accounts` made with an allocation of 200-500 bytes between
+/// each two (freed afterwards), so that no two accounts' positions are
+/// neighbours in memory.
+fn scattered(accounts: &[GridAccount]) -> Vec<GridAccount> {
+    let mut spacers = Vec::with_capacity(accounts.len());
+    accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            spacers.push(vec![0u8; 200 + (i * 37) % 300]);
+            a.clone()
+        })
+        .collect()
+}
+
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -156,6 +171,13 @@ fn bench(c: &mut Criterion) {
             b.iter(|| p.install(|| engine.margin_batch(black_box(&accounts))))
         });
     }
+    // The same accounts with their positions spread through the heap, as
+    // accounts rebuilt at different times over a day end up.
+    let scattered = scattered(&accounts);
+    let p = pool(1);
+    g.bench_function("scattered_threads/1", |b| {
+        b.iter(|| p.install(|| engine.margin_batch(black_box(&scattered))))
+    });
     g.finish();
 
     let state = engine.state(&accounts[0]).unwrap();

@@ -87,6 +87,23 @@ fn run_avx2<K: Kernel>(kernel: K) -> K::Out {
     kernel.run::<true, 32>()
 }
 
+/// Asks the processor to bring the cache line holding `p` towards the
+/// core (a hint: nothing is read, and no address faults).
+#[allow(unsafe_code)]
+#[inline(always)]
+pub(super) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: the intrinsic's one requirement is SSE, part of every
+        // x86-64 processor; PREFETCHT0 reads nothing architecturally and
+        // does not fault, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// The engine's per-contract data the kernel reads.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Table<'a> {
