@@ -694,15 +694,18 @@ impl GridMarginEngine {
         if self.offsets.is_empty() {
             let mut sum = 0.0;
             let mut concentration = 0.0;
-            let mut checked = Ok(());
+            // `x * 0.0` is 0 for a finite `x`, NaN otherwise: the totals
+            // are checked without a branch per group, and the error named
+            // (as `combine` names it) only for an account that has one.
+            let mut poison = 0.0;
             self.each_group::<FMA, N>(account, |t| {
-                if checked.is_ok() {
-                    checked = check_totals(&t);
-                }
+                poison += t.scan * 0.0 + t.delta * 0.0 + t.minimum * 0.0;
                 sum += self.underlying_requirement(&t).0;
                 concentration += self.concentration(&t);
             });
-            checked?;
+            if poison != 0.0 {
+                self.first_non_finite::<FMA, N>(account)?;
+            }
             return self.finish(sum, 0.0, concentration);
         }
         let mut stack = [Totals::ZERO; 16];
@@ -721,6 +724,22 @@ impl GridMarginEngine {
             }
         });
         self.combine(buf)
+    }
+
+    /// The first group's non-finite total, as an error.
+    #[cold]
+    #[inline(never)]
+    fn first_non_finite<const FMA: bool, const N: usize>(
+        &self,
+        account: &GridAccount,
+    ) -> Result<()> {
+        let mut checked = Ok(());
+        self.each_group::<FMA, N>(account, |t| {
+            if checked.is_ok() {
+                checked = check_totals(&t);
+            }
+        });
+        checked
     }
 
     /// Each group's totals (without the worst scenario's index), in order,
@@ -846,7 +865,12 @@ impl GridMarginEngine {
                 value: initial,
             });
         }
-        MarginRequirement::new(initial, self.policy.maintenance_fraction)
+        // `initial` is finite and at least 0, and the policy's fraction
+        // was checked to be in [0, 1] when the engine was made.
+        Ok(MarginRequirement {
+            initial,
+            maintenance: initial * self.policy.maintenance_fraction,
+        })
     }
 
     /// An account's grid margin with its breakdown: per underlying the scan
