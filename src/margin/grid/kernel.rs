@@ -313,13 +313,15 @@ fn passes<const FMA: bool, const N: usize>(
 /// finite lanes is unchanged, and anything else is taken again, lane by
 /// lane, by [`exact_max`], so that the scan an overflowed account reports
 /// is the breakdown's (`+inf`, or NaN, as [`super::worst_of`] finds them).
+/// The lanes go to it by value: by reference, LLVM stored all eight
+/// registers to the stack after every group, ahead of the (cold) branch.
 #[inline(always)]
 fn max_into<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
     let fast = vector_max::<N>(scan, lanes);
     if fast.is_finite() {
         fast
     } else {
-        exact_max::<N>(scan, lanes)
+        exact_max::<N>(scan, *lanes)
     }
 }
 
@@ -347,7 +349,7 @@ fn vector_max<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
 /// overflowed.
 #[cold]
 #[inline(never)]
-fn exact_max<const N: usize>(scan: f64, lanes: &Lanes) -> f64 {
+fn exact_max<const N: usize>(scan: f64, lanes: Lanes) -> f64 {
     let mut best = scan;
     if best.is_nan() {
         return best;
