@@ -689,6 +689,7 @@ impl GridMarginEngine {
     #[inline(always)]
     fn requirement_body<const FMA: bool, const N: usize>(
         &self,
+        table: &Table<'_>,
         account: &GridAccount,
     ) -> Result<MarginRequirement> {
         if self.offsets.is_empty() {
@@ -698,13 +699,13 @@ impl GridMarginEngine {
             // are checked without a branch per group, and the error named
             // (as `combine` names it) only for an account that has one.
             let mut poison = 0.0;
-            self.each_group::<FMA, N>(account, |t| {
+            self.each_group::<FMA, N>(table, account, |t| {
                 poison += t.scan * 0.0 + t.delta * 0.0 + t.minimum * 0.0;
                 sum += self.underlying_requirement(&t).0;
                 concentration += self.concentration(&t);
             });
             if poison != 0.0 {
-                self.first_non_finite::<FMA, N>(account)?;
+                self.first_non_finite::<FMA, N>(table, account)?;
             }
             return self.finish(sum, 0.0, concentration);
         }
@@ -718,7 +719,7 @@ impl GridMarginEngine {
             &mut spill
         };
         let mut next = buf.iter_mut();
-        self.each_group::<FMA, N>(account, |t| {
+        self.each_group::<FMA, N>(table, account, |t| {
             if let Some(slot) = next.next() {
                 *slot = t;
             }
@@ -731,10 +732,11 @@ impl GridMarginEngine {
     #[inline(never)]
     fn first_non_finite<const FMA: bool, const N: usize>(
         &self,
+        table: &Table<'_>,
         account: &GridAccount,
     ) -> Result<()> {
         let mut checked = Ok(());
-        self.each_group::<FMA, N>(account, |t| {
+        self.each_group::<FMA, N>(table, account, |t| {
             if checked.is_ok() {
                 checked = check_totals(&t);
             }
@@ -747,10 +749,11 @@ impl GridMarginEngine {
     #[inline(always)]
     fn each_group<const FMA: bool, const N: usize>(
         &self,
+        table: &Table<'_>,
         account: &GridAccount,
         mut f: impl FnMut(Totals),
     ) {
-        kernel::scan_groups::<FMA, N>(&self.table(), &account.slots, |underlying, scan, sums| {
+        kernel::scan_groups::<FMA, N>(table, &account.slots, |underlying, scan, sums| {
             f(Totals {
                 underlying,
                 scan,
@@ -1270,7 +1273,8 @@ impl Kernel for Requirement<'_> {
     type Out = Result<MarginRequirement>;
     #[inline(always)]
     fn run<const FMA: bool, const N: usize>(self) -> Self::Out {
-        self.engine.requirement_body::<FMA, N>(self.account)
+        self.engine
+            .requirement_body::<FMA, N>(&self.engine.table(), self.account)
     }
 }
 

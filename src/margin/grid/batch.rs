@@ -165,6 +165,7 @@ impl Kernel for Chunk<'_, '_> {
     #[inline(always)]
     fn run<const FMA: bool, const N: usize>(self) -> Self::Out {
         let mut failures = Vec::new();
+        let table = self.engine.table();
         for (i, (account, out)) in self.accounts.iter().zip(self.out.iter_mut()).enumerate() {
             if let Some(ahead) = self.accounts.get(i + PREFETCH_AHEAD) {
                 // Every cache line of the positions, the last byte's too.
@@ -177,7 +178,7 @@ impl Kernel for Chunk<'_, '_> {
             // A `match`, not `and_then`: a closure would be compiled apart,
             // without the kernel's instruction set.
             let r = if account.listing == self.engine.listing {
-                self.engine.requirement_body::<FMA, N>(account)
+                self.engine.requirement_body::<FMA, N>(&table, account)
             } else {
                 Err(Error::ListingMismatch)
             };
