@@ -178,6 +178,16 @@ fn bench(c: &mut Criterion) {
     g.bench_function("scattered_threads/1", |b| {
         b.iter(|| p.install(|| engine.margin_batch(black_box(&scattered))))
     });
+    // The accounts by reference in a shuffled order, as a venue gathers
+    // them from its own records (`margin_batch_of`).
+    let mut refs: Vec<&GridAccount> = scattered.iter().collect();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(13);
+    for i in (1..refs.len()).rev() {
+        refs.swap(i, rng.random_range(0..=i));
+    }
+    g.bench_function("shuffled_references_threads/1", |b| {
+        b.iter(|| p.install(|| engine.margin_batch_of(black_box(&refs))))
+    });
     g.finish();
 
     let state = engine.state(&accounts[0]).unwrap();

@@ -888,6 +888,15 @@ fn a_batch_keeps_each_failure_at_its_account_and_the_rest_dense() {
         assert_eq!(results[i], want);
     }
     assert_eq!(batch.get(600), None);
+    // Held by reference, in another order: the same entries as the
+    // accounts themselves in that order, failures at their new indices.
+    let refs: Vec<&GridAccount> = accounts.iter().rev().collect();
+    let by_ref = engine.margin_batch_of(&refs);
+    let reversed: Vec<GridAccount> = accounts.iter().rev().cloned().collect();
+    assert_eq!(by_ref, engine.margin_batch(&reversed));
+    let failed: Vec<usize> = by_ref.failures().iter().map(|(i, _)| *i).collect();
+    let moved: Vec<usize> = bad.iter().rev().map(|i| 599 - i).collect();
+    assert_eq!(failed, moved);
     // Without strangers every requirement is handed out at once.
     let good: Vec<GridAccount> = accounts
         .iter()

@@ -1008,6 +1008,54 @@ impl GridMarginEngine {
         batch::margin_batch(self, accounts)
     }
 
+    /// [`GridMarginEngine::margin_batch`] over accounts held elsewhere: by
+    /// reference (`&[&GridAccount]`, say gathered from a map of users), or
+    /// inside the caller's own records (any `T: Borrow<GridAccount>`). The
+    /// same numbers and errors as `margin_batch` on the same accounts in
+    /// the same order; the batch prefetches each account ahead of use, so
+    /// accounts scattered through memory cost little more than a slice.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::borrow::Borrow;
+    /// use std::collections::BTreeMap;
+    /// use portfolio_margin::*;
+    /// let btc = UnderlyingId::new("BTC")?;
+    /// let market = MarketSnapshot::builder(Timestamp::from_ymd_hms(2026, 11, 25, 8, 0, 0)?)
+    ///     .underlying(btc.clone(), UnderlyingMarket::new(100_000.0, 0.0, 0.0, VolSurface::flat(0.5)?)?)
+    ///     .build()?;
+    /// let mut set = InstrumentSet::new();
+    /// let perp = InstrumentId::new("PERP")?;
+    /// set.insert(perp.clone(), Instrument::Perpetual(PerpetualContract::new(btc)))?;
+    /// let engine = GridMarginEngine::new(&set, &market, GridPolicy::deribit_style())?;
+    ///
+    /// // A venue's own record of a user, holding the resolved account.
+    /// struct User { name: &'static str, account: GridAccount }
+    /// impl Borrow<GridAccount> for User {
+    ///     fn borrow(&self) -> &GridAccount { &self.account }
+    /// }
+    /// let mut users = BTreeMap::new();
+    /// for (name, q) in [("ann", 1.0), ("bob", -2.0)] {
+    ///     let account = engine.account_from_positions(&[Position::new(perp.clone(), q)])?;
+    ///     users.insert(name, User { name, account });
+    /// }
+    /// // By reference, without copying the accounts...
+    /// let refs: Vec<&GridAccount> = users.values().map(|u| &u.account).collect();
+    /// let batch = engine.margin_batch_of(&refs);
+    /// assert_eq!(batch.get(1), Some(Ok(engine.requirement(&users["bob"].account)?)));
+    /// // ...or the records themselves.
+    /// let records: Vec<User> = users.into_values().collect();
+    /// assert_eq!(engine.margin_batch_of(&records), batch);
+    /// assert_eq!(records[0].name, "ann");
+    /// # Ok::<(), portfolio_margin::Error>(())
+    /// ```
+    pub fn margin_batch_of<A: std::borrow::Borrow<GridAccount> + Sync>(
+        &self,
+        accounts: &[A],
+    ) -> BatchMargins {
+        batch::margin_batch(self, accounts)
+    }
+
     /// Mark-to-market value of an account's positions, quote currency, by
     /// the convention of [`crate::positions_value`] (options at their
     /// premium, spot holdings at spot, futures and perpetuals at 0), from

@@ -7,6 +7,8 @@
 //! ns of a ~150 ns account. Failures (an account of another listing, an
 //! overflowed sum) are rare and kept aside, by index.
 
+use std::borrow::Borrow;
+
 use super::kernel::{Isa, Kernel, dispatch, prefetch};
 use super::{GridAccount, GridMarginEngine};
 use crate::error::{Error, Result};
@@ -109,8 +111,11 @@ impl IntoIterator for BatchMargins {
 }
 
 /// Margins `accounts` against `engine` (see
-/// [`GridMarginEngine::margin_batch`]).
-pub(super) fn margin_batch(engine: &GridMarginEngine, accounts: &[GridAccount]) -> BatchMargins {
+/// [`GridMarginEngine::margin_batch_of`]).
+pub(super) fn margin_batch<A: Borrow<GridAccount> + Sync>(
+    engine: &GridMarginEngine,
+    accounts: &[A],
+) -> BatchMargins {
     let mut requirements = vec![MarginRequirement::ZERO; accounts.len()];
     // Each chunk sees the accounts from its first to the end of the batch
     // (it margins as many as `out` holds), so that it prefetches across its
@@ -151,26 +156,36 @@ pub(super) fn margin_batch(engine: &GridMarginEngine, accounts: &[GridAccount]) 
 
 /// One chunk of accounts, margined in one kernel call: requirements into
 /// `out`, failures returned with their batch index.
-struct Chunk<'a, 'b> {
+struct Chunk<'a, 'b, A> {
     engine: &'a GridMarginEngine,
     /// The chunk's accounts first (as many as `out` holds), then the rest
     /// of the batch, read only to prefetch.
-    accounts: &'b [GridAccount],
+    accounts: &'b [A],
     out: &'b mut [MarginRequirement],
     first: usize,
 }
 
-impl Kernel for Chunk<'_, '_> {
+impl<A: Borrow<GridAccount>> Kernel for Chunk<'_, '_, A> {
     type Out = Vec<(usize, Error)>;
     #[inline(always)]
     fn run<const FMA: bool, const N: usize>(self) -> Self::Out {
         let mut failures = Vec::new();
         let table = self.engine.table();
         for (i, (account, out)) in self.accounts.iter().zip(self.out.iter_mut()).enumerate() {
+            let account: &GridAccount = account.borrow();
+            if let Some(far) = self.accounts.get(i + 2 * PREFETCH_AHEAD) {
+                // The account itself, for accounts held by reference or
+                // inside the caller's own records (a no-op's worth for a
+                // slice of accounts, which streams).
+                let at: *const GridAccount = far.borrow();
+                prefetch(at);
+                prefetch(at.cast::<u8>().wrapping_add(size_of::<GridAccount>() - 1));
+            }
             if let Some(ahead) = self.accounts.get(i + PREFETCH_AHEAD) {
                 // Every cache line of the positions, the last byte's too.
-                let bytes = std::mem::size_of_val(ahead.slots.as_slice());
-                let start = ahead.slots.as_ptr().cast::<u8>();
+                let slots = &ahead.borrow().slots;
+                let bytes = std::mem::size_of_val(slots.as_slice());
+                let start = slots.as_ptr().cast::<u8>();
                 for at in (0..bytes).step_by(64).chain(bytes.checked_sub(1)) {
                     prefetch(start.wrapping_add(at));
                 }
