@@ -981,7 +981,9 @@ impl GridMarginEngine {
     /// Margins many accounts against this snapshot, in parallel over
     /// chunks of accounts with the `rayon` feature. Account `i`'s entry is
     /// the same bits as [`GridMarginEngine::requirement`] on that account
-    /// alone, or the same error, whatever the number of threads.
+    /// alone, or the same error, whatever the number of threads. For
+    /// accounts held by reference or inside the caller's own records, see
+    /// [`GridMarginEngine::margin_batch_of`].
     ///
     /// # Examples
     /// ```

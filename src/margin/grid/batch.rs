@@ -6,6 +6,11 @@
 //! results alone were 8.8 MB written per call, and writing them cost 20-40
 //! ns of a ~150 ns account. Failures (an account of another listing, an
 //! overflowed sum) are rare and kept aside, by index.
+//!
+//! The accounts may be a slice or anything that lends one
+//! ([`GridMarginEngine::margin_batch_of`]): each account's fields and
+//! positions are prefetched a few accounts ahead, since neither need be
+//! next to the last one in memory.
 
 use std::borrow::Borrow;
 
